@@ -1,0 +1,222 @@
+'use strict';
+
+// The JS face of the pool: argument checks and URL handling here, all
+// pooling in the native core (src/core), glue in src/addon.
+const { EventEmitter } = require('node:events');
+const binding = require('./binding');
+const { createPoolError } = require('./errors');
+const { resolveOptions } = require('./config');
+
+const kNative = Symbol('kNative');
+const kTargets = Symbol('kTargets');
+
+// Events the core produces; it queues them only while one has a listener.
+const POOL_EVENTS = ['socket:created', 'socket:reused', 'socket:closed', 'socket:error', 'leak'];
+
+// Parsed URL parts by URL string: services call a handful of endpoints, so
+// a small cache turns the per-request URL parse into one Map lookup.
+const TARGET_CACHE_LIMIT = 512;
+
+function invalidUrl(url, detail) {
+  return createPoolError('ERR_INVALID_URL', `Invalid URL ${JSON.stringify(String(url))}: ${detail}`, {
+    url: String(url),
+  });
+}
+
+function parseTarget(url) {
+  let u;
+  if (url instanceof URL) {
+    u = url;
+  } else if (typeof url === 'string') {
+    try {
+      u = new URL(url);
+    } catch {
+      throw invalidUrl(url, 'it does not parse');
+    }
+  } else {
+    throw invalidUrl(url, 'expected a string or URL');
+  }
+  const https = u.protocol === 'https:';
+  if (!https && u.protocol !== 'http:') throw invalidUrl(url, `unsupported scheme ${u.protocol}`);
+  let host = u.hostname;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '') throw invalidUrl(url, 'no host');
+  return {
+    origin: u.origin,
+    host,
+    port: u.port ? Number(u.port) : https ? 443 : 80,
+    https,
+    target: (u.pathname || '/') + u.search,
+    hostHeader: u.host,
+    href: u.href,
+  };
+}
+
+function flattenHeaders(headers) {
+  const flat = [];
+  const push = (name, value) => {
+    if (typeof name !== 'string') throw new TypeError('header name');
+    if (Array.isArray(value)) {
+      for (const v of value) flat.push(name, String(v));
+    } else if (value !== undefined) {
+      flat.push(name, String(value));
+    }
+  };
+  if (headers == null) return undefined;
+  if (Array.isArray(headers)) {
+    for (const pair of headers) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('header pair');
+      push(pair[0], pair[1]);
+    }
+  } else if (typeof headers === 'object') {
+    if (typeof headers[Symbol.iterator] === 'function' && typeof headers.get === 'function') {
+      for (const [name, value] of headers) push(name, value);  // a Headers object
+    } else {
+      for (const name of Object.keys(headers)) push(name, headers[name]);
+    }
+  } else {
+    throw new TypeError('headers');
+  }
+  return flat;
+}
+
+function abortError(signal) {
+  return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
+}
+
+class ConnectionPoolCore extends EventEmitter {
+  constructor(options) {
+    super();
+    const resolved = resolveOptions(options);
+    this[kTargets] = new Map();
+    // The core calls emit only for events someone listens to.
+    this[kNative] = new binding.NativePool(resolved, (name, payload) => this.emit(name, payload));
+    this.on('newListener', (name) => {
+      if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
+    });
+    this.on('removeListener', (name) => {
+      if (!POOL_EVENTS.includes(name)) return;
+      const listening = POOL_EVENTS.some((e) => this.listenerCount(e) > 0);
+      this[kNative].setEventsEnabled(listening);
+    });
+  }
+
+  #target(url) {
+    if (typeof url !== 'string') return parseTarget(url);
+    const cache = this[kTargets];
+    let t = cache.get(url);
+    if (t === undefined) {
+      t = parseTarget(url);
+      if (cache.size >= TARGET_CACHE_LIMIT) cache.clear();
+      cache.set(url, t);
+    }
+    return t;
+  }
+
+  execute(url, init) {
+    let t;
+    let headers;
+    let body;
+    let method = 'GET';
+    let timeout = -1;
+    let signal;
+    try {
+      t = this.#target(url);
+      if (init != null) {
+        if (typeof init !== 'object') {
+          throw createPoolError('ERR_INVALID_ARG_VALUE', 'init must be an object');
+        }
+        if (init.method !== undefined) {
+          if (typeof init.method !== 'string') {
+            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.method must be a string');
+          }
+          method = init.method;
+        }
+        try {
+          headers = flattenHeaders(init.headers);
+        } catch {
+          throw createPoolError('ERR_INVALID_ARG_VALUE',
+            'init.headers must be an object, a Headers or an array of [name, value] pairs');
+        }
+        body = init.body;
+        if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+          if (body instanceof ArrayBuffer) {
+            body = new Uint8Array(body);
+          } else {
+            throw createPoolError('ERR_INVALID_ARG_VALUE',
+              'init.body must be a string, Buffer, Uint8Array or null');
+          }
+        }
+        if (init.timeout !== undefined) {
+          if (typeof init.timeout !== 'number' || !(init.timeout >= 0) || !Number.isFinite(init.timeout)) {
+            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.timeout must be a number of ms >= 0');
+          }
+          timeout = Math.floor(init.timeout);
+        }
+        signal = init.signal;
+        if (signal != null) {
+          if (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.signal must be an AbortSignal');
+          }
+          if (signal.aborted) throw abortError(signal);
+        }
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const native = this[kNative];
+    const promise = native.execute(t.origin, t.host, t.port, t.https, method, t.target,
+      t.hostHeader, headers, body, timeout);
+    if (!signal) return promise;
+    const handle = native.lastHandle();
+    const onAbort = () => native.abort(handle);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const cleanup = () => signal.removeEventListener('abort', onAbort);
+    return promise.then(
+      (res) => {
+        cleanup();
+        return res;
+      },
+      (err) => {
+        cleanup();
+        if (err && err.code === 'ABORT_ERR' && err.cause === undefined) {
+          throw abortError(signal);
+        }
+        throw err;
+      },
+    );
+  }
+
+  warmup(url, count) {
+    let t;
+    try {
+      t = this.#target(url);
+      if (typeof count !== 'number' || !(count >= 0)) {
+        throw createPoolError('ERR_INVALID_ARG_VALUE', 'warmup(url, count): count must be a number >= 0');
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this[kNative].warmup(t.origin, t.host, t.port, t.https, Math.floor(count));
+  }
+
+  getMetrics() {
+    return this[kNative].getMetrics();
+  }
+
+  close() {
+    return this[kNative].close();
+  }
+
+  destroy(err) {
+    this[kNative].destroy(err instanceof Error ? err : undefined);
+  }
+}
+
+// For tests of the leak audit: runs the sweep now / breaks an invariant.
+const testHooks = {
+  sweepNow: (pool) => pool[kNative].sweepNow(),
+  corruptOneSocket: (pool) => pool[kNative].corruptForTest(),
+};
+
+module.exports = { ConnectionPoolCore, testHooks };

@@ -1,0 +1,329 @@
+#include "addon/pool_wrap.h"
+
+#include <uv.h>
+
+#include "addon/convert.h"
+#include "addon/instance.h"
+
+namespace cpc_addon {
+namespace {
+
+// Reads a JS string into `out`, reusing its capacity. False if not a string.
+bool read_utf8(napi_env env, napi_value v, std::string* out) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) return false;
+  out->resize(len);
+  size_t copied = 0;
+  napi_get_value_string_utf8(env, v, out->data(), len + 1, &copied);
+  out->resize(copied);
+  return true;
+}
+
+Napi::Value rejected(Napi::Env env, Napi::Value error) {
+  Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+  d.Reject(error);
+  return d.Promise();
+}
+
+}  // namespace
+
+// ---- PoolBridge -----------------------------------------------------------
+
+PoolBridge::PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit)
+    : env_(env) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  pool_ = std::make_unique<cpc::Pool>(loop, config, this);
+  emit_ = Napi::Persistent(emit);
+  Napi::Object resource = Napi::Object::New(env);
+  resource_ = Napi::Persistent(resource);
+  napi_async_init(env, resource, Napi::String::New(env, "ConnectionPoolCore"), &async_context_);
+  napi_add_async_cleanup_hook(env, on_env_teardown, this, &cleanup_hook_);
+}
+
+PoolBridge::~PoolBridge() {
+  if (async_context_) napi_async_destroy(env_, async_context_);
+}
+
+void PoolBridge::on_env_teardown(napi_async_cleanup_hook_handle, void* arg) {
+  // The environment (main thread or a worker) is ending: close every handle
+  // and let the close callbacks run; Node waits until we remove the hook.
+  PoolBridge* self = static_cast<PoolBridge*>(arg);
+  self->detached_ = true;
+  self->pool_->shutdown();
+}
+
+void PoolBridge::detach() {
+  wrap_ = nullptr;
+  detached_ = true;
+  pool_->shutdown();
+}
+
+void PoolBridge::set_destroy_error(Napi::Value err) {
+  destroy_error_ = Napi::Persistent(err);
+}
+
+void PoolBridge::on_work_started() {
+  if (outstanding_++ == 0 && wrap_) wrap_->Ref();
+}
+
+void PoolBridge::on_work_finished(size_t n) {
+  if (n == 0) return;
+  outstanding_ -= n;
+  if (outstanding_ == 0 && wrap_) wrap_->Unref();
+}
+
+void PoolBridge::deliver(cpc::Request* const* done, size_t done_count, const cpc::Event* events,
+                         size_t event_count, const cpc::Notice* notices, size_t notice_count) {
+  if (detached_) {
+    // No JS may run (GC finalizer or environment teardown). The promises'
+    // persistent handles go with the environment.
+    outstanding_ -= std::min(outstanding_, done_count + notice_count);
+    return;
+  }
+  Napi::Env env = env_;
+  Napi::HandleScope handle_scope(env);
+  // Settle inside a callback scope so continuations run when it closes,
+  // here, and not after some unrelated later event (see BUILD.md).
+  napi_callback_scope scope = nullptr;
+  napi_open_callback_scope(env, resource_.Value(), async_context_, &scope);
+  for (size_t i = 0; i < done_count; i++) {
+    const cpc::Request* req = done[i];
+    napi_deferred deferred = static_cast<napi_deferred>(req->user);
+    if (!deferred) continue;
+    Napi::HandleScope per_request(env);
+    if (req->error.ok()) {
+      napi_resolve_deferred(env, deferred, response_to_js(env, *req));
+    } else if (req->error.code == cpc::ErrorCode::kClosed && !destroy_error_.IsEmpty()) {
+      napi_reject_deferred(env, deferred, destroy_error_.Value());
+    } else {
+      const std::string& origin = req->origin ? req->origin->key() : std::string();
+      napi_reject_deferred(env, deferred, error_to_js(env, req->error, origin));
+    }
+  }
+  for (size_t i = 0; i < notice_count; i++) {
+    const cpc::Notice& n = notices[i];
+    napi_deferred deferred = static_cast<napi_deferred>(n.user);
+    if (n.kind == cpc::Notice::Kind::kWarmupDone) {
+      napi_resolve_deferred(env, deferred, Napi::Number::New(env, static_cast<double>(n.value)));
+    } else {
+      napi_resolve_deferred(env, deferred, env.Undefined());
+    }
+  }
+  for (size_t i = 0; i < event_count && !emit_.IsEmpty(); i++) {
+    Napi::HandleScope per_event(env);
+    const cpc::Event& ev = events[i];
+    napi_value args[2] = {Napi::String::New(env, event_name(ev.type)), event_to_js(env, ev)};
+    napi_value result;
+    napi_status st = napi_call_function(env, resource_.Value(), emit_.Value(), 2, args, &result);
+    if (st == napi_pending_exception) {
+      // A listener threw: report it like any uncaught exception.
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_callback_scope(env, scope);
+  on_work_finished(done_count + notice_count);
+}
+
+void PoolBridge::on_shutdown_complete() {
+  if (wrap_) wrap_->bridge_ = nullptr;
+  napi_remove_async_cleanup_hook(cleanup_hook_);
+  delete this;  // deletes the Pool; it touches nothing after this returns
+}
+
+// ---- PoolWrap -------------------------------------------------------------
+
+Napi::Function PoolWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativePool",
+                     {
+                         InstanceMethod<&PoolWrap::Execute>("execute"),
+                         InstanceMethod<&PoolWrap::LastHandle>("lastHandle"),
+                         InstanceMethod<&PoolWrap::Abort>("abort"),
+                         InstanceMethod<&PoolWrap::Warmup>("warmup"),
+                         InstanceMethod<&PoolWrap::Close>("close"),
+                         InstanceMethod<&PoolWrap::Destroy>("destroy"),
+                         InstanceMethod<&PoolWrap::GetMetrics>("getMetrics"),
+                         InstanceMethod<&PoolWrap::SetEventsEnabled>("setEventsEnabled"),
+                         InstanceMethod<&PoolWrap::SweepNow>("sweepNow"),
+                         InstanceMethod<&PoolWrap::CorruptForTest>("corruptForTest"),
+                     });
+}
+
+// new NativePool(options, emit)
+PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
+  Napi::Env env = info.Env();
+  cpc::Config config;
+  std::string err;
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "NativePool(options, emit)").ThrowAsJavaScriptException();
+    return;
+  }
+  if (!read_options(info[0].As<Napi::Object>(), &config, &err)) {
+    Napi::Value e = make_pool_error(env, "ERR_POOL_CONFIG", err, Napi::Object());
+    if (!env.IsExceptionPending()) napi_throw(env, e);
+    return;
+  }
+  bridge_ = new PoolBridge(env, config, info[1].As<Napi::Function>());
+  bridge_->wrap_ = this;
+}
+
+PoolWrap::~PoolWrap() {
+  if (bridge_) bridge_->detach();  // the bridge frees itself once closed
+}
+
+// execute(origin, host, port, https, method, target, hostHeader, headers[], body, timeout)
+Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_env e = env;
+  if (!bridge_) {
+    return rejected(env, make_pool_error(env, "ERR_POOL_CLOSED", "The pool is closed", Napi::Object()));
+  }
+  read_utf8(e, info[0], &origin_);
+  read_utf8(e, info[1], &host_);
+  const uint32_t port = info[2].As<Napi::Number>().Uint32Value();
+  const bool https = info[3].ToBoolean().Value();
+  read_utf8(e, info[4], &method_);
+  read_utf8(e, info[5], &target_);
+  read_utf8(e, info[6], &host_header_);
+
+  header_pairs_.clear();
+  if (info[7].IsArray()) {
+    Napi::Array arr = info[7].As<Napi::Array>();
+    const uint32_t n = arr.Length();
+    if (header_strings_.size() < n) header_strings_.resize(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value v = arr.Get(i);
+      if (!read_utf8(e, v, &header_strings_[i])) {
+        return rejected(env, make_pool_error(env, "ERR_INVALID_ARG_VALUE",
+                                             "Header names and values must be strings", Napi::Object()));
+      }
+    }
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+      header_pairs_.push_back(cpc::HeaderPair{header_strings_[i], header_strings_[i + 1]});
+    }
+  }
+
+  cpc::ExecuteArgs args;
+  Napi::Value body = info[8];
+  if (body.IsTypedArray()) {
+    Napi::TypedArray ta = body.As<Napi::TypedArray>();
+    args.body = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    args.body_length = ta.ByteLength();
+  } else if (body.IsString()) {
+    read_utf8(e, body, &body_text_);
+    args.body = body_text_.data();
+    args.body_length = body_text_.size();
+  }
+  args.origin_key = origin_;
+  args.host = host_;
+  args.port = static_cast<uint16_t>(port);
+  args.https = https;
+  args.method = method_;
+  args.target = target_;
+  args.host_header = host_header_;
+  args.headers = header_pairs_.data();
+  args.header_count = header_pairs_.size();
+  args.timeout_ms = info[9].IsNumber() ? info[9].As<Napi::Number>().Int64Value() : -1;
+
+  napi_deferred deferred;
+  napi_value promise;
+  napi_create_promise(e, &deferred, &promise);
+  args.user = deferred;
+  uint64_t handle = 0;
+  bridge_->on_work_started();
+  cpc::Error err = bridge_->pool().execute(args, &handle);
+  if (!err.ok()) {
+    napi_reject_deferred(e, deferred, error_to_js(env, err, origin_));
+    // Balance on_work_started through the same path a delivery takes.
+    bridge_->on_work_finished(1);
+    return Napi::Value(env, promise);
+  }
+  last_handle_ = handle;
+  return Napi::Value(env, promise);
+}
+
+Napi::Value PoolWrap::LastHandle(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(last_handle_));
+}
+
+// abort(handle) -> boolean
+Napi::Value PoolWrap::Abort(const Napi::CallbackInfo& info) {
+  if (!bridge_) return Napi::Boolean::New(info.Env(), false);
+  uint64_t handle = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  bool ok = bridge_->pool().abort(
+      handle, cpc::make_error(cpc::ErrorCode::kAborted, "The operation was aborted"));
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+// warmup(origin, host, port, https, count) -> Promise<number>
+Napi::Value PoolWrap::Warmup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_env e = env;
+  if (!bridge_) {
+    return rejected(env, make_pool_error(env, "ERR_POOL_CLOSED", "The pool is closed", Napi::Object()));
+  }
+  read_utf8(e, info[0], &origin_);
+  read_utf8(e, info[1], &host_);
+  const uint32_t port = info[2].As<Napi::Number>().Uint32Value();
+  const bool https = info[3].ToBoolean().Value();
+  const double count = info[4].As<Napi::Number>().DoubleValue();
+  napi_deferred deferred;
+  napi_value promise;
+  napi_create_promise(e, &deferred, &promise);
+  bridge_->on_work_started();
+  cpc::Error err = bridge_->pool().warmup(origin_, host_, static_cast<uint16_t>(port), https,
+                                          count > 0 ? static_cast<uint64_t>(count) : 0, deferred);
+  if (!err.ok()) {
+    napi_reject_deferred(e, deferred, error_to_js(env, err, origin_));
+    bridge_->on_work_finished(1);
+  }
+  return Napi::Value(env, promise);
+}
+
+Napi::Value PoolWrap::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_deferred deferred;
+  napi_value promise;
+  napi_create_promise(env, &deferred, &promise);
+  if (!bridge_) {
+    napi_resolve_deferred(env, deferred, env.Undefined());
+    return Napi::Value(env, promise);
+  }
+  bridge_->on_work_started();
+  bridge_->pool().close(deferred);
+  return Napi::Value(env, promise);
+}
+
+// destroy(err?)
+Napi::Value PoolWrap::Destroy(const Napi::CallbackInfo& info) {
+  if (bridge_) {
+    if (info.Length() > 0 && info[0].IsObject()) bridge_->set_destroy_error(info[0]);
+    bridge_->pool().destroy(cpc::make_error(cpc::ErrorCode::kClosed, "The pool was destroyed"));
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value PoolWrap::GetMetrics(const Napi::CallbackInfo& info) {
+  cpc::MetricsSnapshot snapshot;
+  if (bridge_) bridge_->pool().metrics(&snapshot);
+  return metrics_to_js(info.Env(), snapshot);
+}
+
+Napi::Value PoolWrap::SetEventsEnabled(const Napi::CallbackInfo& info) {
+  if (bridge_) bridge_->pool().set_events_enabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value PoolWrap::SweepNow(const Napi::CallbackInfo& info) {
+  double leaks = bridge_ ? static_cast<double>(bridge_->pool().sweep_now()) : 0;
+  return Napi::Number::New(info.Env(), leaks);
+}
+
+Napi::Value PoolWrap::CorruptForTest(const Napi::CallbackInfo& info) {
+  bool done = bridge_ && bridge_->pool().corrupt_one_for_test();
+  return Napi::Boolean::New(info.Env(), done);
+}
+
+}  // namespace cpc_addon

@@ -1,0 +1,87 @@
+// The JS class NativePool (wrapped by lib/connection-pool-core.js) and the
+// bridge that receives the core's results.
+//
+// Ownership: PoolWrap (GC-managed) points at a PoolBridge (heap). The bridge
+// owns the core Pool and outlives the wrap when needed: the core's handles
+// close asynchronously, so the bridge deletes itself (and the Pool) in
+// on_shutdown_complete(), after the last close callback, whether shutdown
+// began with destroy-on-GC or with the environment's async cleanup hook.
+#pragma once
+
+#include <napi.h>
+#include <node_api.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/pool.h"
+
+namespace cpc_addon {
+
+class PoolWrap;
+
+class PoolBridge : public cpc::PoolSink {
+ public:
+  PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit);
+  ~PoolBridge() override;
+
+  cpc::Pool& pool() { return *pool_; }
+  Napi::Env env() const { return env_; }
+
+  // The wrap is gone (GC): stop talking to JS and shut the core down.
+  void detach();
+  void set_destroy_error(Napi::Value err);
+  // Keep the JS wrapper alive while the core has work that will settle a
+  // promise, so `new Pool().execute(url)` is never collected mid-request.
+  void on_work_started();
+  void on_work_finished(size_t n);
+
+  void deliver(cpc::Request* const* done, size_t done_count, const cpc::Event* events,
+               size_t event_count, const cpc::Notice* notices, size_t notice_count) override;
+  void on_shutdown_complete() override;
+
+ private:
+  friend class PoolWrap;
+  static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* arg);
+
+  Napi::Env env_;
+  std::unique_ptr<cpc::Pool> pool_;
+  Napi::FunctionReference emit_;          // EventEmitter#emit bound to the JS pool
+  Napi::ObjectReference resource_;        // async resource for callback scopes
+  napi_async_context async_context_ = nullptr;
+  Napi::Reference<Napi::Value> destroy_error_;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+  PoolWrap* wrap_ = nullptr;               // Borrowed; cleared when the wrap is collected.
+  size_t outstanding_ = 0;                 // promises the core will settle
+  bool detached_ = false;                  // no JS calls any more
+};
+
+class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
+ public:
+  friend class PoolBridge;
+  static Napi::Function Init(Napi::Env env);
+  explicit PoolWrap(const Napi::CallbackInfo& info);
+  ~PoolWrap() override;
+
+ private:
+  Napi::Value Execute(const Napi::CallbackInfo& info);
+  Napi::Value LastHandle(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Warmup(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value GetMetrics(const Napi::CallbackInfo& info);
+  Napi::Value SetEventsEnabled(const Napi::CallbackInfo& info);
+  Napi::Value SweepNow(const Napi::CallbackInfo& info);
+  Napi::Value CorruptForTest(const Napi::CallbackInfo& info);
+
+  PoolBridge* bridge_ = nullptr;   // Owned until detach(); then it frees itself.
+  uint64_t last_handle_ = 0;
+  // Scratch reused across execute() calls: steady state allocates nothing here.
+  std::string origin_, host_, method_, target_, host_header_, body_text_;
+  std::vector<std::string> header_strings_;
+  std::vector<cpc::HeaderPair> header_pairs_;
+};
+
+}  // namespace cpc_addon

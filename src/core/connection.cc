@@ -1,0 +1,307 @@
+#include "core/connection.h"
+
+#include <sys/socket.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+
+#include "core/origin_pool.h"
+#include "core/pool.h"
+
+namespace cpc {
+namespace {
+
+// One read buffer per loop thread: libuv calls alloc and read back to back,
+// and the parser copies what it keeps, so every socket can share it.
+constexpr size_t kReadBufferSize = 64 * 1024;
+thread_local char g_read_buffer[kReadBufferSize];
+
+Connection* from(uv_handle_t* h) { return static_cast<Connection*>(h->data); }
+
+bool parse_literal(const std::string& host, uint16_t port, sockaddr_storage* out) {
+  memset(out, 0, sizeof(*out));
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
+  if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* Connection::state_name(State s) {
+  switch (s) {
+    case State::kConnecting: return "connecting";
+    case State::kActive: return "active";
+    case State::kIdle: return "idle";
+    case State::kClosing: return "closing";
+  }
+  return "unknown";
+}
+
+Connection::Connection(OriginPool* o, uint64_t conn_id) : id(conn_id), origin(o) {
+  uv_loop_t* loop = origin->pool()->loop();
+  uv_timer_init(loop, &timer_);
+  timer_.data = this;
+  open_handles_++;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  connect_req_.data = this;
+  write_req_.data = this;
+  dns_req_.data = this;
+  created_ms = uv_now(loop);
+  start_ns = uv_hrtime();
+}
+
+Connection::~Connection() {
+  assert(handles_closed());
+  if (addrs_) uv_freeaddrinfo(addrs_);
+}
+
+void Connection::start(uint64_t connect_timeout_ms) {
+  Pool* pool = origin->pool();
+  if (connect_timeout_ms > 0) {
+    uv_timer_start(&timer_, on_connect_timeout, connect_timeout_ms, 0);
+  }
+  if (parse_literal(origin->host(), origin->port(), &literal_addr_)) {
+    use_literal_ = true;
+    connect_next();
+    return;
+  }
+  addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  int rc = uv_getaddrinfo(pool->loop(), &dns_req_, on_dns, origin->host().c_str(),
+                          origin->port_string(), &hints);
+  if (rc != 0) {
+    // Report from a loop callback, never inside the call that started it.
+    deferred_error_ = make_system_error(rc, "getaddrinfo");
+    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    return;
+  }
+  dns_pending_ = true;
+}
+
+void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+  Connection* c = static_cast<Connection*>(req->data);
+  Pool::Entry entry(*c->origin->pool());
+  c->dns_pending_ = false;
+  if (c->state == State::kClosing) {
+    if (res) uv_freeaddrinfo(res);
+    c->handle_closed();
+    return;
+  }
+  if (status < 0) {
+    c->connect_failed(make_system_error(status, "getaddrinfo"));
+    return;
+  }
+  c->addrs_ = res;
+  c->next_addr_ = res;
+  c->connect_next();
+}
+
+void Connection::connect_next() {
+  const sockaddr* addr = nullptr;
+  if (use_literal_) {
+    if (!literal_tried_) addr = reinterpret_cast<const sockaddr*>(&literal_addr_);
+    literal_tried_ = true;
+  } else {
+    while (next_addr_ && !addr) {
+      if (next_addr_->ai_family == AF_INET || next_addr_->ai_family == AF_INET6) {
+        addr = next_addr_->ai_addr;
+      }
+      next_addr_ = next_addr_->ai_next;
+    }
+  }
+  if (!addr) {
+    connect_failed(make_system_error(last_connect_error_ ? last_connect_error_ : UV_EADDRNOTAVAIL,
+                                     "connect"));
+    return;
+  }
+  const Config& cfg = origin->pool()->config();
+  uv_tcp_init(origin->pool()->loop(), &tcp_);
+  tcp_.data = this;
+  tcp_open_ = true;
+  open_handles_++;
+  // Both apply when libuv creates the socket inside uv_tcp_connect.
+  uv_tcp_nodelay(&tcp_, cfg.no_delay ? 1 : 0);
+  uv_tcp_keepalive(&tcp_, 1, static_cast<unsigned>(cfg.keep_alive_msecs / 1000 > 0 ? cfg.keep_alive_msecs / 1000 : 1));
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  if (rc != 0) {
+    last_connect_error_ = rc;
+    deferred_error_ = make_system_error(rc, "connect");
+    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+  }
+}
+
+void Connection::on_connect(uv_connect_t* req, int status) {
+  Connection* c = static_cast<Connection*>(req->data);
+  if (status == UV_ECANCELED) return;  // closing; on_tcp_closed follows
+  Pool::Entry entry(*c->origin->pool());
+  if (c->state == State::kClosing) return;
+  if (status < 0) {
+    c->last_connect_error_ = status;
+    // Try the next address on a fresh handle once this one has closed.
+    if (c->use_literal_ || c->next_addr_ == nullptr) {
+      c->connect_failed(make_system_error(status, "connect"));
+    } else {
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), on_tcp_closed);
+    }
+    return;
+  }
+  uv_timer_stop(&c->timer_);
+  c->connect_ms = static_cast<double>(uv_hrtime() - c->start_ns) / 1e6;
+  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp_), on_alloc, on_read);
+  if (rc != 0) {
+    c->connect_failed(make_system_error(rc, "read"));
+    return;
+  }
+  c->reading_ = true;
+  c->origin->on_connected(c);
+}
+
+void Connection::connect_failed(Error err) {
+  uv_timer_stop(&timer_);
+  origin->on_connect_failed(this, std::move(err));
+}
+
+void Connection::on_connect_timeout(uv_timer_t* t) {
+  Connection* c = from(reinterpret_cast<uv_handle_t*>(t));
+  Pool::Entry entry(*c->origin->pool());
+  if (c->state != State::kConnecting) return;
+  c->connect_failed(make_error(ErrorCode::kConnectTimeout,
+                               "Connecting to " + c->origin->key() + " timed out"));
+}
+
+void Connection::on_deferred_error(uv_timer_t* t) {
+  Connection* c = from(reinterpret_cast<uv_handle_t*>(t));
+  Pool::Entry entry(*c->origin->pool());
+  Error err = std::move(c->deferred_error_);
+  c->deferred_error_.clear();
+  switch (c->state) {
+    case State::kConnecting: c->connect_failed(std::move(err)); break;
+    case State::kActive: c->origin->on_write_error(c, std::move(err)); break;
+    default: break;
+  }
+}
+
+void Connection::send(const std::string& head, const std::string& body) {
+  uv_stream_t* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  uv_buf_t bufs[2] = {
+      uv_buf_init(const_cast<char*>(head.data()), static_cast<unsigned>(head.size())),
+      uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size())),
+  };
+  const unsigned nbufs = body.empty() ? 1 : 2;
+  const size_t total = head.size() + body.size();
+  origin->pool()->counters().bytes_sent += total;
+  size_t written = 0;
+  if (!writing_) {
+    int rc = uv_try_write(stream, bufs, nbufs);
+    if (rc > 0) written = static_cast<size_t>(rc);
+    // Errors other than EAGAIN surface from uv_write's callback below.
+  }
+  if (written == total) return;
+  // Keep what is left: the request slot may be recycled before the write ends.
+  pending_write_.clear();
+  if (written < head.size()) {
+    pending_write_.append(head, written, std::string::npos);
+    pending_write_.append(body);
+  } else {
+    pending_write_.append(body, written - head.size(), std::string::npos);
+  }
+  uv_buf_t rest = uv_buf_init(pending_write_.data(), static_cast<unsigned>(pending_write_.size()));
+  int rc = uv_write(&write_req_, stream, &rest, 1, on_write);
+  if (rc != 0) {
+    deferred_error_ = make_system_error(rc, "write");
+    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    return;
+  }
+  writing_ = true;
+}
+
+void Connection::on_write(uv_write_t* req, int status) {
+  Connection* c = static_cast<Connection*>(req->data);
+  c->writing_ = false;
+  if (status == UV_ECANCELED) return;
+  Pool::Entry entry(*c->origin->pool());
+  if (c->pending_write_.capacity() > 64 * 1024) std::string().swap(c->pending_write_);
+  if (status < 0 && c->state == State::kActive) {
+    c->origin->on_write_error(c, make_system_error(status, "write"));
+  }
+}
+
+bool Connection::looks_alive() const {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  char probe;
+  ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return false;                     // FIN
+  if (n > 0) return false;                      // unsolicited bytes
+  return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
+}
+
+void Connection::set_ref(bool ref) {
+  if (!tcp_open_) return;
+  uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&tcp_);
+  if (ref) {
+    uv_ref(h);
+  } else {
+    uv_unref(h);
+  }
+}
+
+void Connection::on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  *buf = uv_buf_init(g_read_buffer, kReadBufferSize);
+}
+
+void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  Connection* c = from(reinterpret_cast<uv_handle_t*>(s));
+  if (nread == 0 || c->state == State::kClosing) return;
+  Pool::Entry entry(*c->origin->pool());
+  if (nread > 0) {
+    c->origin->pool()->counters().bytes_received += static_cast<uint64_t>(nread);
+    c->origin->on_bytes(c, buf->base, static_cast<size_t>(nread));
+  } else {
+    c->origin->on_eof(c, static_cast<int>(nread));
+  }
+}
+
+void Connection::close_handles() {
+  uv_timer_stop(&timer_);
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+  if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&dns_req_));
+  if (tcp_open_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_tcp_closed);
+  }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  }
+}
+
+void Connection::on_tcp_closed(uv_handle_t* h) {
+  Connection* c = from(h);
+  Pool::Entry entry(*c->origin->pool());
+  c->tcp_open_ = false;
+  c->open_handles_--;
+  if (c->state == State::kClosing) {
+    c->handle_closed();
+  } else {
+    c->connect_next();  // closed to try the next address
+  }
+}
+
+void Connection::on_timer_closed(uv_handle_t* h) {
+  Connection* c = from(h);
+  Pool::Entry entry(*c->origin->pool());
+  c->open_handles_--;
+  c->handle_closed();
+}
+
+void Connection::handle_closed() {
+  if (handles_closed()) origin->on_handles_closed(this);  // deletes this
+}
+
+}  // namespace cpc

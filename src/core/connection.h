@@ -1,0 +1,116 @@
+// One client socket to an origin: DNS, connect (trying each address),
+// writes, reads into the loop's shared buffer, the response parser, and the
+// two-step close. Connection does I/O and reports what happened to its
+// OriginPool; it never changes its own State (OriginPool::transition does).
+//
+// Lifetime: created by OriginPool::open_connection(); closed only through
+// OriginPool::transition(kClosing) -> close_handles(); deleted by the Pool in
+// on_handles_closed() after every handle's close callback and the DNS
+// request have completed, never in the turn that closed it.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/events.h"
+#include "core/intrusive_list.h"
+#include "core/response_parser.h"
+
+namespace cpc {
+
+class OriginPool;
+struct Request;
+
+class Connection {
+ public:
+  enum class State : uint8_t {
+    kConnecting,  // DNS / TCP connect in progress; in OriginPool::connecting_
+    kActive,      // serving `request`; in OriginPool::active_
+    kIdle,        // keep-alive, reading for FIN/RST; in OriginPool::idle_
+    kClosing,     // handles closing; in OriginPool::closing_
+  };
+
+  Connection(OriginPool* origin, uint64_t id);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts DNS (or uses the IP literal) and connects; arms the connect timer.
+  void start(uint64_t connect_timeout_ms);
+  // Sends head + body: uv_try_write first, the rest copied and queued.
+  void send(const std::string& head, const std::string& body);
+  // A zero-cost check before reuse: false when a FIN, RST or bytes already
+  // arrived on this idle socket (MSG_PEEK, no data consumed).
+  bool looks_alive() const;
+  // Idle sockets do not keep the loop alive; busy ones do.
+  void set_ref(bool ref);
+  // Starts closing every handle; on_handles_closed() follows later.
+  void close_handles();
+  bool handles_closed() const { return open_handles_ == 0 && !dns_pending_; }
+  static const char* state_name(State s);
+
+  const uint64_t id;
+  OriginPool* const origin;       // Borrowed; the origin outlives its connections.
+  State state = State::kConnecting;
+  CloseReason close_reason = CloseReason::kNone;
+
+  Request* request = nullptr;     // Borrowed; set only while kActive (request->conn == this).
+  Request* reserved = nullptr;    // Borrowed; a retry waiting for this fresh socket.
+  void* warmup = nullptr;         // Borrowed WarmupOp this socket was opened for, if any.
+
+  uint64_t uses = 0;              // requests assigned so far
+  uint64_t created_ms = 0;        // uv_now at creation
+  uint64_t idle_since_ms = 0;     // uv_now when it last became idle
+  uint64_t idle_timeout_ms = 0;   // this socket's idle limit (config or Keep-Alive hint)
+  uint64_t start_ns = 0;
+  double connect_ms = 0;
+  uint64_t received_for_request = 0;  // response bytes seen for the current request
+  bool reusable = true;           // false once anything makes reuse unsafe
+
+  ResponseParser parser;
+
+  ListHook state_hook;            // the OriginPool list matching `state`
+  ListHook registry_hook;         // Pool::registry_ (every live Connection)
+
+ private:
+  static void on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_connect_timeout(uv_timer_t* t);
+  static void on_deferred_error(uv_timer_t* t);
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_tcp_closed(uv_handle_t* h);
+  static void on_timer_closed(uv_handle_t* h);
+
+  void connect_next();
+  void connect_failed(Error err);
+  void handle_closed();
+
+  // Owned by Connection. Initialised per connect attempt (one per address);
+  // closed in close_handles() or before trying the next address. tcp_.data == this.
+  uv_tcp_t tcp_;
+  bool tcp_open_ = false;         // tcp_ initialised and its close callback not yet run
+  bool reading_ = false;
+  // Owned by Connection: connect timeout, reused for deferred write errors.
+  // Closed only in close_handles(). timer_.data == this.
+  uv_timer_t timer_;
+  uv_connect_t connect_req_;
+  uv_write_t write_req_;
+  uv_getaddrinfo_t dns_req_;
+  bool dns_pending_ = false;      // dns_req_ in flight; its callback frees itself
+  bool writing_ = false;
+  int open_handles_ = 0;          // handles whose close callback has not run
+  Error deferred_error_;
+  std::string pending_write_;     // bytes uv_try_write could not send
+  struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
+  struct addrinfo* next_addr_ = nullptr;
+  sockaddr_storage literal_addr_;
+  bool use_literal_ = false;
+  bool literal_tried_ = false;
+  int last_connect_error_ = 0;
+};
+
+}  // namespace cpc

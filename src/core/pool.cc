@@ -1,0 +1,383 @@
+#include "core/pool.h"
+
+#include <cassert>
+#include <utility>
+
+namespace cpc {
+namespace {
+
+uint64_t k_pending(const Counters& k) {
+  const uint64_t ended = k.completed_requests + k.failed_requests;
+  return k.total_requests > ended ? k.total_requests - ended : 0;
+}
+
+}  // namespace
+
+Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink)
+    : loop_(loop), config_(config), sink_(sink) {
+  uv_timer_init(loop_, &sweep_timer_);
+  sweep_timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
+  open_handles_++;
+}
+
+Pool::~Pool() {
+  // Deleted only after on_shutdown_complete(): nothing is open any more.
+  assert(all_handles_closed());
+  assert(live_requests_ == 0);
+  while (free_slots_.pop_front()) {
+  }
+}
+
+OriginPool* Pool::origin_for(std::string_view key, std::string_view host, uint16_t port,
+                             bool https) {
+  if (last_origin_ && last_origin_->key() == key) return last_origin_;
+  std::string k(key);
+  auto it = origins_.find(k);
+  if (it == origins_.end()) {
+    auto origin = std::make_unique<OriginPool>(this, k, std::string(host), port, https);
+    it = origins_.emplace(std::move(k), std::move(origin)).first;
+  }
+  last_origin_ = it->second.get();
+  return last_origin_;
+}
+
+Request* Pool::acquire_slot() {
+  Request* req = free_slots_.pop_front();
+  if (!req) {
+    slots_.push_back(std::make_unique<Request>(this, static_cast<uint32_t>(slots_.size())));
+    req = slots_.back().get();
+    uv_timer_init(loop_, &req->timer);
+    req->timer.data = req;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&req->timer));
+    open_handles_++;
+  }
+  req->generation++;
+  live_requests_++;
+  return req;
+}
+
+void Pool::release_slot(Request* req) {
+  if (req->timer_armed) {
+    uv_timer_stop(&req->timer);
+    req->timer_armed = false;
+  }
+  req->phase = Request::Phase::kFree;
+  req->origin = nullptr;
+  req->conn = nullptr;
+  req->user = nullptr;
+  req->attempt = 0;
+  req->reused = false;
+  req->error.clear();
+  // Big bodies should not pin memory in an idle slot.
+  if (req->body.capacity() > 64 * 1024) std::string().swap(req->body);
+  if (req->response.body.capacity() > 256 * 1024) std::string().swap(req->response.body);
+  req->response.clear();
+  assert(live_requests_ > 0);
+  live_requests_--;
+  free_slots_.push_back(req);
+}
+
+Request* Pool::find_live(uint64_t handle) const {
+  const uint32_t slot = static_cast<uint32_t>(handle & 0xFFFFFFFFu);
+  const uint32_t gen = static_cast<uint32_t>(handle >> 32);
+  if (slot >= slots_.size()) return nullptr;
+  Request* req = slots_[slot].get();
+  if ((req->generation & Request::kGenerationMask) != gen) return nullptr;
+  if (req->phase == Request::Phase::kFree || req->phase == Request::Phase::kDone) return nullptr;
+  return req;
+}
+
+Error Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
+  Entry entry(*this);
+  if (closing_) return make_error(ErrorCode::kClosed, "The pool is closed");
+  if (a.https) {
+    return make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet");
+  }
+  Request* req = acquire_slot();
+  RequestSpec spec;
+  spec.method = a.method;
+  spec.target = a.target;
+  spec.host_header = a.host_header;
+  spec.headers = a.headers;
+  spec.header_count = a.header_count;
+  spec.body_length = a.body_length;
+  spec.keep_alive = config_.keep_alive;
+  RequestTraits traits;
+  Error err;
+  if (!write_request_head(spec, &req->head, &traits, &err)) {
+    release_slot(req);
+    counters_.total_requests++;
+    counters_.failed_requests++;
+    return err;
+  }
+  req->body.assign(a.body ? a.body : "", a.body_length);
+  req->idempotent = traits.idempotent;
+  req->head_request = traits.head;
+  req->close_after = traits.close_after || !config_.keep_alive;
+  req->user = a.user;
+  req->start_ns = uv_hrtime();
+  req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
+  const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
+  OriginPool* origin = origin_for(a.origin_key, a.host, a.port, a.https);
+  counters_.total_requests++;
+  err = origin->submit(req);
+  if (!err.ok()) {
+    release_slot(req);
+    counters_.failed_requests++;
+    return err;
+  }
+  // Armed after submit: a request that already failed inside submit (an
+  // immediate connect error) is kDone and needs no timer.
+  if (timeout > 0 && req->phase != Request::Phase::kDone) {
+    uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
+    req->timer_armed = true;
+  }
+  *handle = req->handle();
+  return Error{};
+}
+
+void Pool::on_request_timeout(uv_timer_t* t) {
+  Request* req = static_cast<Request*>(t->data);
+  Pool::Entry entry(*req->pool);
+  req->timer_armed = false;
+  if (!req->origin) return;
+  req->origin->cancel(req, make_error(ErrorCode::kRequestTimeout, "The request timed out"));
+}
+
+bool Pool::abort(uint64_t handle, Error err) {
+  Entry entry(*this);
+  Request* req = find_live(handle);
+  if (!req || !req->origin) return false;
+  req->origin->cancel(req, std::move(err));
+  return true;
+}
+
+Error Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bool https,
+                   uint64_t count, void* user) {
+  Entry entry(*this);
+  if (closing_) return make_error(ErrorCode::kClosed, "The pool is closed");
+  if (https) return make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet");
+  OriginPool* origin = origin_for(key, host, port, https);
+  auto* op = new WarmupOp{user, origin, 1};  // +1 held until every socket is opened
+  op->remaining += origin->warmup(count, op);
+  if (--op->remaining == 0) notify(Notice{Notice::Kind::kWarmupDone, op, 0});
+  return Error{};
+}
+
+void Pool::close(void* user) {
+  Entry entry(*this);
+  closing_ = true;
+  close_pending_ = true;
+  close_users_.push_back(user);
+}
+
+void Pool::destroy(Error err) {
+  Entry entry(*this);
+  closing_ = true;
+  // Fail every live request first, then close every socket.
+  for (auto& kv : origins_) kv.second->fail_all(err);
+  for (auto& kv : origins_) kv.second->close_all(CloseReason::kPoolClosed);
+}
+
+void Pool::shutdown() {
+  Entry entry(*this);
+  if (shutting_down_) return;
+  destroy(make_error(ErrorCode::kClosed, "The pool was destroyed"));
+  shutting_down_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), on_sweep_closed);
+  for (auto& slot : slots_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&slot->timer), on_slot_timer_closed);
+  }
+}
+
+void Pool::on_sweep_closed(uv_handle_t* h) {
+  Pool* pool = static_cast<Pool*>(h->data);
+  Entry entry(*pool);
+  pool->open_handles_--;
+}
+
+void Pool::on_slot_timer_closed(uv_handle_t* h) {
+  Pool* pool = static_cast<Request*>(h->data)->pool;
+  Entry entry(*pool);
+  pool->open_handles_--;
+}
+
+void Pool::complete(Request* req) {
+  if (req->timer_armed) {
+    uv_timer_stop(&req->timer);
+    req->timer_armed = false;
+  }
+  req->phase = Request::Phase::kDone;
+  done_.push_back(req);
+}
+
+void Pool::emit(Event&& event) {
+  if (events_enabled_) events_.push_back(std::move(event));
+}
+
+void Pool::on_connection_created(Connection* c) {
+  registry_.push_back(c);
+  arm_sweep();
+}
+
+void Pool::on_connection_freed(Connection* c) {
+  registry_.remove(c);
+  delete c;
+  if (registry_.empty() && sweep_armed_ && !shutting_down_) {
+    uv_timer_stop(&sweep_timer_);
+    sweep_armed_ = false;
+  }
+}
+
+void Pool::on_socket_released() {
+  assert(open_sockets_ > 0);
+  open_sockets_--;
+  if (config_.max_total_sockets != kUnlimited) pump_needed_ = true;
+}
+
+bool Pool::evict_idle_elsewhere(OriginPool* except) {
+  for (auto& kv : origins_) {
+    if (kv.second.get() != except && kv.second->evict_one_idle()) return true;
+  }
+  return false;
+}
+
+void Pool::arm_sweep() {
+  if (sweep_armed_ || shutting_down_) return;
+  uv_timer_start(&sweep_timer_, on_sweep, config_.cleanup_period_ms, config_.cleanup_period_ms);
+  sweep_armed_ = true;
+}
+
+void Pool::on_sweep(uv_timer_t* t) {
+  Pool* pool = static_cast<Pool*>(t->data);
+  Entry entry(*pool);
+  pool->sweep_now();
+}
+
+uint64_t Pool::sweep_now() {
+  Entry entry(*this);
+  const uint64_t now = uv_now(loop_);
+  for (auto& kv : origins_) kv.second->sweep(now);
+  return audit();
+}
+
+// Every tracked socket must be connecting, active with a live request,
+// idle in a free list, or closing. Anything else is a leak: counted,
+// reported, and closed so it cannot pin a file descriptor.
+uint64_t Pool::audit() {
+  std::vector<Connection*> leaked;
+  for (Connection* c = registry_.front(); c; c = registry_.next(c)) {
+    std::string detail = c->origin->audit(c);
+    if (detail.empty()) continue;
+    leaked.push_back(c);
+    counters_.socket_leaks++;
+    if (events_enabled_) {
+      Event ev;
+      ev.type = EventType::kLeak;
+      ev.id = c->id;
+      ev.origin = c->origin->key();
+      ev.state = Connection::state_name(c->state);
+      ev.detail = std::move(detail);
+      events_.push_back(std::move(ev));
+    }
+  }
+  for (Connection* c : leaked) c->origin->reclaim(c);
+  return leaked.size();
+}
+
+bool Pool::corrupt_one_for_test() {
+  for (auto& kv : origins_) {
+    if (Connection* c = kv.second->any_active_for_test()) {
+      kv.second->corrupt_for_test(c);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Pool::maybe_finish_close() {
+  if (!close_pending_) return;
+  bool busy = false;
+  for (auto& kv : origins_) {
+    if (kv.second->has_live_work()) {
+      busy = true;
+      continue;
+    }
+    kv.second->close_unused();
+  }
+  if (busy || !registry_.empty()) return;
+  close_pending_ = false;
+  for (void* user : close_users_) notify(Notice{Notice::Kind::kCloseDone, user, 0});
+  close_users_.clear();
+}
+
+void Pool::settle() {
+  if (settling_) return;  // the outer settle() picks up what re-entry adds
+  settling_ = true;
+  // Bounded: each round delivers what the previous one produced; a
+  // continuation that keeps issuing requests that fail synchronously would
+  // loop, so cap the rounds and leave the rest for the next loop callback.
+  for (int round = 0; round < 1000; round++) {
+    if (pump_needed_) {
+      pump_needed_ = false;
+      for (auto& kv : origins_) kv.second->pump();
+    }
+    maybe_finish_close();
+    if (done_.empty() && events_.empty() && notices_.empty()) break;
+    done_batch_.swap(done_);
+    events_batch_.swap(events_);
+    notices_batch_.swap(notices_);
+    // Warmup notices report the origin's idle count at delivery time.
+    for (Notice& n : notices_batch_) {
+      if (n.kind != Notice::Kind::kWarmupDone) continue;
+      WarmupOp* op = static_cast<WarmupOp*>(n.user);
+      n.user = op->user;
+      n.value = op->origin->idle_count();
+      delete op;
+    }
+    sink_->deliver(done_batch_.data(), done_batch_.size(), events_batch_.data(),
+                   events_batch_.size(), notices_batch_.data(), notices_batch_.size());
+    for (Request* req : done_batch_) release_slot(req);
+    done_batch_.clear();
+    events_batch_.clear();
+    notices_batch_.clear();
+  }
+  settling_ = false;
+  if (shutting_down_ && !shutdown_notified_ && all_handles_closed() && live_requests_ == 0) {
+    shutdown_notified_ = true;
+    sink_->on_shutdown_complete();  // may delete this; touch nothing after
+  }
+}
+
+void Pool::metrics(MetricsSnapshot* out) const {
+  out->counters = counters_;
+  out->origins.clear();
+  uint64_t active = 0, idle = 0, memory = sizeof(Pool);
+  for (const auto& kv : origins_) {
+    const OriginPool& o = *kv.second;
+    OriginMetrics m;
+    m.origin = o.key();
+    m.active = o.active_count();
+    m.idle = o.idle_count();
+    m.pending = o.pending_count();
+    m.total = o.open_count();
+    active += m.active;
+    idle += m.idle;
+    memory += sizeof(OriginPool) + o.key().capacity() + o.connection_bytes();
+    out->origins.push_back(std::move(m));
+  }
+  for (const auto& slot : slots_) memory += slot->capacity_bytes();
+  // Not yet completed nor failed: queued, waiting or in flight.
+  out->pending_requests = k_pending(counters_);
+  out->active_connections = active;
+  out->idle_connections = idle;
+  const Counters& k = counters_;
+  const uint64_t served = k.new_connections + k.reused_connections;
+  out->socket_reuse_percentage = served ? 100.0 * static_cast<double>(k.reused_connections) / served : 0;
+  out->average_connection_time = k.connect_count ? k.connect_ms_total / k.connect_count : 0;
+  out->average_reuse_time = k.reused_connections ? k.reuse_acquire_ms_total / k.reused_connections : 0;
+  out->native_memory = memory;
+}
+
+}  // namespace cpc

@@ -1,0 +1,190 @@
+// The connection pool: origin pools by key, global limits, request slots,
+// the cleanup sweep, and delivery of results to the binding.
+//
+// Threading: everything runs on the one uv_loop_t given to the constructor;
+// no locks. Re-entry: results, events and notices are never handed out from
+// inside a state change. Every entry point (uv callbacks and public calls)
+// holds a Pool::Entry; when the outermost one ends, the pool is consistent
+// and settle() hands the batch to the sink, which may call back into the
+// pool (execute, close, destroy) from the continuation it runs.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config.h"
+#include "core/events.h"
+#include "core/intrusive_list.h"
+#include "core/metrics.h"
+#include "core/origin_pool.h"
+#include "core/request.h"
+#include "core/request_writer.h"
+
+namespace cpc {
+
+struct Notice {
+  enum class Kind : uint8_t { kWarmupDone, kCloseDone };
+  Kind kind;
+  void* user;       // what the caller passed to warmup() / close()
+  uint64_t value;   // kWarmupDone: idle sockets of the origin now
+};
+
+class PoolSink {
+ public:
+  virtual ~PoolSink() = default;
+  // One batch of results. Each Request in `done` has either error.ok() and a
+  // response, or an error; its slot is recycled after deliver() returns.
+  // The sink may call into the pool from here.
+  virtual void deliver(Request* const* done, size_t done_count, const Event* events,
+                       size_t event_count, const Notice* notices, size_t notice_count) = 0;
+  // Every handle is closed after shutdown(). The sink may delete the pool
+  // from inside this call; the pool touches nothing after it returns.
+  virtual void on_shutdown_complete() = 0;
+};
+
+struct ExecuteArgs {
+  std::string_view origin_key;  // "http://host:port", as URL.origin gives it
+  std::string_view host;        // to resolve / connect; IPv6 without brackets
+  uint16_t port = 0;
+  bool https = false;
+  std::string_view method;
+  std::string_view target;      // "/path?query"
+  std::string_view host_header;
+  const HeaderPair* headers = nullptr;
+  size_t header_count = 0;
+  const char* body = nullptr;
+  size_t body_length = 0;
+  int64_t timeout_ms = -1;      // < 0: the pool's timeout; 0: none
+  void* user = nullptr;
+};
+
+class Pool {
+ public:
+  Pool(uv_loop_t* loop, const Config& config, PoolSink* sink);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Starts a request. On success *handle identifies it (for abort) and the
+  // result arrives through the sink; on failure nothing was started and the
+  // returned error says why (invalid input, closed, queue full, https).
+  Error execute(const ExecuteArgs& args, uint64_t* handle);
+  // Ends a live request with `err` (ABORT_ERR). False if it already ended.
+  bool abort(uint64_t handle, Error err);
+  // Opens up to `count` idle sockets (bounded by maxSockets); a kWarmupDone
+  // notice with the origin's idle count follows.
+  Error warmup(std::string_view origin_key, std::string_view host, uint16_t port, bool https,
+               uint64_t count, void* user);
+  // Graceful: new work is refused, live work finishes, then every socket
+  // closes; a kCloseDone notice follows once no socket is open.
+  void close(void* user);
+  // Immediate: live requests fail with `err`, every socket closes now.
+  void destroy(Error err);
+  // destroy() plus closing the pool's own handles; on_shutdown_complete()
+  // follows once every handle is closed.
+  void shutdown();
+  bool closing() const { return closing_; }
+
+  void set_events_enabled(bool enabled) { events_enabled_ = enabled; }
+  bool events_enabled() const { return events_enabled_; }
+  void metrics(MetricsSnapshot* out) const;
+  // Runs the sweep now (idle expiry + leak audit); returns leaks found.
+  uint64_t sweep_now();
+  // Test hook: breaks one active socket's invariant so the audit finds a leak.
+  bool corrupt_one_for_test();
+  // Requests not yet delivered (queued, waiting, in flight or done).
+  size_t live_requests() const { return live_requests_; }
+
+  // Holds the pool consistent; the outermost Entry settles.
+  class Entry {
+   public:
+    explicit Entry(Pool& pool) : pool_(pool) { pool_.depth_++; }
+    ~Entry() {
+      if (--pool_.depth_ == 0) pool_.settle();
+    }
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    Pool& pool_;
+  };
+
+  // For OriginPool and Connection.
+  uv_loop_t* loop() const { return loop_; }
+  const Config& config() const { return config_; }
+  Counters& counters() { return counters_; }
+  uint64_t next_connection_id() { return ++last_connection_id_; }
+  void complete(Request* req);           // queue a finished request for delivery
+  void emit(Event&& event);              // queue an event (only if enabled)
+  void notify(Notice notice) { notices_.push_back(notice); }
+  void on_connection_created(Connection* c);
+  void on_connection_freed(Connection* c);
+  void on_socket_opened() { open_sockets_++; }
+  void on_socket_released();             // a socket stopped counting as open
+  bool total_limit_reached() const { return open_sockets_ >= config_.max_total_sockets; }
+  bool evict_idle_elsewhere(OriginPool* except);
+  void request_pump() { pump_needed_ = true; }
+  void arm_sweep();
+
+ private:
+  using RequestList = IntrusiveList<Request, &Request::queue_hook>;
+  using Registry = IntrusiveList<Connection, &Connection::registry_hook>;
+
+  OriginPool* origin_for(std::string_view key, std::string_view host, uint16_t port, bool https);
+  Request* acquire_slot();
+  void release_slot(Request* req);
+  Request* find_live(uint64_t handle) const;
+  void settle();
+  void maybe_finish_close();
+  uint64_t audit();
+  bool all_handles_closed() const { return open_handles_ == 0 && registry_.empty(); }
+  static void on_request_timeout(uv_timer_t* t);
+  static void on_sweep(uv_timer_t* t);
+  static void on_sweep_closed(uv_handle_t* h);
+  static void on_slot_timer_closed(uv_handle_t* h);
+
+  uv_loop_t* const loop_;  // Borrowed; outlives the pool.
+  const Config config_;
+  PoolSink* const sink_;   // Borrowed; outlives the pool.
+
+  std::unordered_map<std::string, std::unique_ptr<OriginPool>> origins_;
+  OriginPool* last_origin_ = nullptr;  // cache: consecutive requests to one origin
+
+  std::vector<std::unique_ptr<Request>> slots_;
+  RequestList free_slots_{6};
+  Registry registry_{7};   // every Connection not yet freed, for the audit
+
+  // Owned by Pool: the cleanup sweep. Unref'd; runs while sockets exist.
+  // Closed in shutdown(). sweep_timer_.data == this.
+  uv_timer_t sweep_timer_;
+  bool sweep_armed_ = false;
+  int open_handles_ = 0;   // pool-owned handles (sweep + slot timers) not yet closed
+
+  Counters counters_;
+  uint64_t last_connection_id_ = 0;
+  uint64_t open_sockets_ = 0;  // connecting + active + idle, all origins
+  size_t live_requests_ = 0;
+
+  // Delivery batches; two sets swapped so steady state allocates nothing.
+  std::vector<Request*> done_, done_batch_;
+  std::vector<Event> events_, events_batch_;
+  std::vector<Notice> notices_, notices_batch_;
+  int depth_ = 0;
+  bool settling_ = false;
+  bool pump_needed_ = false;
+  bool events_enabled_ = false;
+
+  bool closing_ = false;       // close() or destroy() called: new work refused
+  bool close_pending_ = false;
+  std::vector<void*> close_users_;  // close() callers waiting for kCloseDone
+  bool shutting_down_ = false;
+  bool shutdown_notified_ = false;
+};
+
+}  // namespace cpc
