@@ -48,6 +48,8 @@ class Connection {
   void set_ref(bool ref);
   // Starts closing every handle; on_handles_closed() follows later.
   void close_handles();
+  // A uv_write is still sending an earlier request's bytes.
+  bool write_pending() const { return writing_; }
   bool handles_closed() const { return open_handles_ == 0 && !dns_pending_; }
   static const char* state_name(State s);
 

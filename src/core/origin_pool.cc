@@ -60,7 +60,15 @@ void OriginPool::transition(Connection* c, Connection::State to, CloseReason rea
     c->set_ref(true);
   }
   if (to == Connection::State::kClosing) {
-    if (c->reserved) reserved_connecting_--;
+    if (Request* orphan = c->reserved) {
+      // Every path that closes a reserved socket hands its request on
+      // first; this is the backstop that keeps it from waiting forever.
+      c->reserved = nullptr;
+      reserved_connecting_--;
+      waiting_fresh_--;
+      fail_request(orphan, make_error(ErrorCode::kSocketClosed, "The fresh socket for a retry closed"));
+    }
+    warmup_settled(c);  // a warmup() waiting for this socket counts it as done
     c->close_reason = reason;
     c->close_handles();
     pool_->counters().closed_connections++;
@@ -282,8 +290,10 @@ void OriginPool::finish_response(Connection* c, bool extra_bytes) {
   CloseReason reason = CloseReason::kNone;
   if (!cfg.keep_alive) {
     reason = CloseReason::kNoKeepAlive;
-  } else if (extra_bytes) {
-    reason = CloseReason::kError;  // bytes after a complete response: never reuse
+  } else if (extra_bytes || c->write_pending()) {
+    // Bytes after a complete response, or a response that arrived before
+    // our request was fully written: the stream is out of step; never reuse.
+    reason = CloseReason::kError;
   } else if (!c->parser.keep_alive() || req->close_after) {
     reason = CloseReason::kServerClosed;
   } else if (c->uses >= cfg.max_requests_per_socket) {

@@ -188,13 +188,17 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     return 0;
   }
   if (s->max_body_bytes_ != UINT64_MAX && (p->flags & F_CONTENT_LENGTH) &&
-      p->content_length > s->max_body_bytes_ && !s->head_request_) {
+      p->content_length > s->max_body_bytes_ && !s->head_request_ && p->status_code != 204 &&
+      p->status_code != 304) {
     s->fail(ErrorCode::kResponseTooLarge, "",
             "Response body exceeds maxResponseSize (declared content-length)");
     return -1;
   }
   s->scan_keep_alive_hint();
-  return s->head_request_ ? 1 : 0;  // 1: no body follows (HEAD)
+  // 1 tells llhttp no body follows, whatever Content-Length says: responses
+  // to HEAD, and 204/304 (RFC 9110 15.3.5, 15.4.5), like Node's client.
+  const bool bodiless = s->head_request_ || p->status_code == 204 || p->status_code == 304;
+  return bodiless ? 1 : 0;
 }
 
 int ResponseParser::on_body(llhttp_t* p, const char* at, size_t len) {
