@@ -80,6 +80,12 @@ function flattenHeaders(headers) {
   return flat;
 }
 
+// Like every other failure, argument errors settle from a loop callback,
+// never within the call (STYLE.md: execute() never settles synchronously).
+function rejectLater(err) {
+  return new Promise((resolve, reject) => setImmediate(reject, err));
+}
+
 function abortError(signal) {
   return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
 }
@@ -162,7 +168,7 @@ class ConnectionPoolCore extends EventEmitter {
         }
       }
     } catch (err) {
-      return Promise.reject(err);
+      return rejectLater(err);
     }
     const native = this[kNative];
     const promise = native.execute(t.origin, t.host, t.port, t.https, method, t.target,
@@ -195,7 +201,7 @@ class ConnectionPoolCore extends EventEmitter {
         throw createPoolError('ERR_INVALID_ARG_VALUE', 'warmup(url, count): count must be a number >= 0');
       }
     } catch (err) {
-      return Promise.reject(err);
+      return rejectLater(err);
     }
     return this[kNative].warmup(t.origin, t.host, t.port, t.https, Math.floor(count));
   }

@@ -231,16 +231,8 @@ Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
   napi_value promise;
   napi_create_promise(e, &deferred, &promise);
   args.user = deferred;
-  uint64_t handle = 0;
   bridge_->on_work_started();
-  cpc::Error err = bridge_->pool().execute(args, &handle);
-  if (!err.ok()) {
-    napi_reject_deferred(e, deferred, error_to_js(env, err, origin_));
-    // Balance on_work_started through the same path a delivery takes.
-    bridge_->on_work_finished(1);
-    return Napi::Value(env, promise);
-  }
-  last_handle_ = handle;
+  bridge_->pool().execute(args, &last_handle_);  // settles later, through deliver()
   return Napi::Value(env, promise);
 }
 
@@ -273,12 +265,8 @@ Napi::Value PoolWrap::Warmup(const Napi::CallbackInfo& info) {
   napi_value promise;
   napi_create_promise(e, &deferred, &promise);
   bridge_->on_work_started();
-  cpc::Error err = bridge_->pool().warmup(origin_, host_, static_cast<uint16_t>(port), https,
-                                          count > 0 ? static_cast<uint64_t>(count) : 0, deferred);
-  if (!err.ok()) {
-    napi_reject_deferred(e, deferred, error_to_js(env, err, origin_));
-    bridge_->on_work_finished(1);
-  }
+  bridge_->pool().warmup(origin_, host_, static_cast<uint16_t>(port), https,
+                         count > 0 ? static_cast<uint64_t>(count) : 0, deferred);
   return Napi::Value(env, promise);
 }
 

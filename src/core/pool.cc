@@ -19,6 +19,9 @@ Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink)
   sweep_timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
   open_handles_++;
+  uv_timer_init(loop_, &kick_timer_);
+  kick_timer_.data = this;
+  open_handles_++;
 }
 
 Pool::~Pool() {
@@ -88,13 +91,23 @@ Request* Pool::find_live(uint64_t handle) const {
   return req;
 }
 
-Error Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
-  Entry entry(*this);
-  if (closing_) return make_error(ErrorCode::kClosed, "The pool is closed");
-  if (a.https) {
-    return make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet");
-  }
+void Pool::reject_now(Request* req, Error err) {
+  counters_.total_requests++;
+  counters_.failed_requests++;
+  req->error = std::move(err);
+  req->start_ns = req->done_ns = uv_hrtime();
+  complete(req);
+}
+
+void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
+  Entry entry(*this, From::kCall);
   Request* req = acquire_slot();
+  req->user = a.user;
+  *handle = req->handle();
+  if (closing_) return reject_now(req, make_error(ErrorCode::kClosed, "The pool is closed"));
+  if (a.https) {
+    return reject_now(req, make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet"));
+  }
   RequestSpec spec;
   spec.method = a.method;
   spec.target = a.target;
@@ -105,36 +118,25 @@ Error Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   spec.keep_alive = config_.keep_alive;
   RequestTraits traits;
   Error err;
-  if (!write_request_head(spec, &req->head, &traits, &err)) {
-    release_slot(req);
-    counters_.total_requests++;
-    counters_.failed_requests++;
-    return err;
-  }
+  if (!write_request_head(spec, &req->head, &traits, &err)) return reject_now(req, std::move(err));
   req->body.assign(a.body ? a.body : "", a.body_length);
   req->idempotent = traits.idempotent;
   req->head_request = traits.head;
   req->close_after = traits.close_after || !config_.keep_alive;
-  req->user = a.user;
   req->start_ns = uv_hrtime();
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
   OriginPool* origin = origin_for(a.origin_key, a.host, a.port, a.https);
-  counters_.total_requests++;
   err = origin->submit(req);
   if (!err.ok()) {
-    release_slot(req);
-    counters_.failed_requests++;
-    return err;
+    req->origin = origin;
+    return reject_now(req, std::move(err));
   }
-  // Armed after submit: a request that already failed inside submit (an
-  // immediate connect error) is kDone and needs no timer.
+  counters_.total_requests++;
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }
-  *handle = req->handle();
-  return Error{};
 }
 
 void Pool::on_request_timeout(uv_timer_t* t) {
@@ -146,34 +148,36 @@ void Pool::on_request_timeout(uv_timer_t* t) {
 }
 
 bool Pool::abort(uint64_t handle, Error err) {
-  Entry entry(*this);
+  Entry entry(*this, From::kCall);
   Request* req = find_live(handle);
   if (!req || !req->origin) return false;
   req->origin->cancel(req, std::move(err));
   return true;
 }
 
-Error Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bool https,
-                   uint64_t count, void* user) {
-  Entry entry(*this);
-  if (closing_) return make_error(ErrorCode::kClosed, "The pool is closed");
-  if (https) return make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet");
+void Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bool https,
+                  uint64_t count, void* user) {
+  Entry entry(*this, From::kCall);
+  if (closing_ || https) {
+    // https: nothing to warm until TLS lands; closing: nothing to open.
+    notify(Notice{Notice::Kind::kWarmupDone, new WarmupOp{user, nullptr, 0}, 0});
+    return;
+  }
   OriginPool* origin = origin_for(key, host, port, https);
   auto* op = new WarmupOp{user, origin, 1};  // +1 held until every socket is opened
   op->remaining += origin->warmup(count, op);
   if (--op->remaining == 0) notify(Notice{Notice::Kind::kWarmupDone, op, 0});
-  return Error{};
 }
 
 void Pool::close(void* user) {
-  Entry entry(*this);
+  Entry entry(*this, From::kCall);
   closing_ = true;
   close_pending_ = true;
   close_users_.push_back(user);
 }
 
 void Pool::destroy(Error err) {
-  Entry entry(*this);
+  Entry entry(*this, From::kCall);
   closing_ = true;
   // Fail every live request first, then close every socket.
   for (auto& kv : origins_) kv.second->fail_all(err);
@@ -181,11 +185,12 @@ void Pool::destroy(Error err) {
 }
 
 void Pool::shutdown() {
-  Entry entry(*this);
+  Entry entry(*this, From::kCall);
   if (shutting_down_) return;
   destroy(make_error(ErrorCode::kClosed, "The pool was destroyed"));
   shutting_down_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), on_sweep_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&kick_timer_), on_kick_closed);
   for (auto& slot : slots_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->timer), on_slot_timer_closed);
   }
@@ -195,6 +200,17 @@ void Pool::on_sweep_closed(uv_handle_t* h) {
   Pool* pool = static_cast<Pool*>(h->data);
   Entry entry(*pool);
   pool->open_handles_--;
+}
+
+void Pool::on_kick_closed(uv_handle_t* h) {
+  Pool* pool = static_cast<Pool*>(h->data);
+  Entry entry(*pool);
+  pool->open_handles_--;
+}
+
+void Pool::on_kick(uv_timer_t* t) {
+  Pool* pool = static_cast<Pool*>(t->data);
+  Entry entry(*pool);  // a loop entry: settle() delivers as it ends
 }
 
 void Pool::on_slot_timer_closed(uv_handle_t* h) {
@@ -256,7 +272,7 @@ void Pool::on_sweep(uv_timer_t* t) {
 }
 
 uint64_t Pool::sweep_now() {
-  Entry entry(*this);
+  Entry entry(*this, From::kCall);
   const uint64_t now = uv_now(loop_);
   for (auto& kv : origins_) kv.second->sweep(now);
   return audit();
@@ -315,6 +331,8 @@ void Pool::maybe_finish_close() {
 void Pool::settle() {
   if (settling_) return;  // the outer settle() picks up what re-entry adds
   settling_ = true;
+  // Captured now: entries made by JS during deliver() rewrite the member.
+  const bool from_call = outer_is_call_;
   // Bounded: each round delivers what the previous one produced; a
   // continuation that keeps issuing requests that fail synchronously would
   // loop, so cap the rounds and leave the rest for the next loop callback.
@@ -324,7 +342,12 @@ void Pool::settle() {
       for (auto& kv : origins_) kv.second->pump();
     }
     maybe_finish_close();
-    if (done_.empty() && events_.empty() && notices_.empty()) break;
+    if (!has_output()) break;
+    if (from_call && !shutting_down_) {
+      // JS is on the stack: deliver from the next loop turn instead.
+      uv_timer_start(&kick_timer_, on_kick, 0, 0);
+      break;
+    }
     done_batch_.swap(done_);
     events_batch_.swap(events_);
     notices_batch_.swap(notices_);
@@ -333,7 +356,7 @@ void Pool::settle() {
       if (n.kind != Notice::Kind::kWarmupDone) continue;
       WarmupOp* op = static_cast<WarmupOp*>(n.user);
       n.user = op->user;
-      n.value = op->origin->idle_count();
+      n.value = op->origin ? op->origin->idle_count() : 0;
       delete op;
     }
     sink_->deliver(done_batch_.data(), done_batch_.size(), events_batch_.data(),

@@ -71,15 +71,16 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Starts a request. On success *handle identifies it (for abort) and the
-  // result arrives through the sink; on failure nothing was started and the
-  // returned error says why (invalid input, closed, queue full, https).
-  Error execute(const ExecuteArgs& args, uint64_t* handle);
+  // Starts a request; *handle identifies it (for abort). The result, also a
+  // failure found at once (invalid input, closed, queue full, https),
+  // arrives through the sink from a later loop turn.
+  void execute(const ExecuteArgs& args, uint64_t* handle);
   // Ends a live request with `err` (ABORT_ERR). False if it already ended.
   bool abort(uint64_t handle, Error err);
   // Opens up to `count` idle sockets (bounded by maxSockets); a kWarmupDone
-  // notice with the origin's idle count follows.
-  Error warmup(std::string_view origin_key, std::string_view host, uint16_t port, bool https,
+  // notice with the origin's idle count follows (value 0 and no sockets
+  // opened when the pool is closing).
+  void warmup(std::string_view origin_key, std::string_view host, uint16_t port, bool https,
                uint64_t count, void* user);
   // Graceful: new work is refused, live work finishes, then every socket
   // closes; a kCloseDone notice follows once no socket is open.
@@ -101,10 +102,17 @@ class Pool {
   // Requests not yet delivered (queued, waiting, in flight or done).
   size_t live_requests() const { return live_requests_; }
 
-  // Holds the pool consistent; the outermost Entry settles.
+  // Holds the pool consistent; the outermost Entry settles. A kCall entry
+  // is a public call from the binding (JS on the stack): results it
+  // produces are delivered from the next loop turn, never inside the call
+  // (execute() never settles synchronously). kLoop entries are uv callbacks
+  // and deliver as they end.
+  enum class From : uint8_t { kLoop, kCall };
   class Entry {
    public:
-    explicit Entry(Pool& pool) : pool_(pool) { pool_.depth_++; }
+    explicit Entry(Pool& pool, From from = From::kLoop) : pool_(pool) {
+      if (pool_.depth_++ == 0) pool_.outer_is_call_ = from == From::kCall;
+    }
     ~Entry() {
       if (--pool_.depth_ == 0) pool_.settle();
     }
@@ -147,6 +155,11 @@ class Pool {
   static void on_request_timeout(uv_timer_t* t);
   static void on_sweep(uv_timer_t* t);
   static void on_sweep_closed(uv_handle_t* h);
+  static void on_kick(uv_timer_t* t);
+  static void on_kick_closed(uv_handle_t* h);
+  bool has_output() const { return !done_.empty() || !events_.empty() || !notices_.empty(); }
+  // Settles a request that never reached an origin (closed, invalid, full).
+  void reject_now(Request* req, Error err);
   static void on_slot_timer_closed(uv_handle_t* h);
 
   uv_loop_t* const loop_;  // Borrowed; outlives the pool.
@@ -175,7 +188,12 @@ class Pool {
   std::vector<Request*> done_, done_batch_;
   std::vector<Event> events_, events_batch_;
   std::vector<Notice> notices_, notices_batch_;
+  // Owned by Pool: a zero-delay timer that delivers results produced inside
+  // a kCall entry. Ref'd while armed (a pending promise must settle).
+  // Closed in shutdown(). kick_timer_.data == this.
+  uv_timer_t kick_timer_;
   int depth_ = 0;
+  bool outer_is_call_ = false;
   bool settling_ = false;
   bool pump_needed_ = false;
   bool events_enabled_ = false;

@@ -1,0 +1,286 @@
+// Type definitions for connection-pool-core — the contract of API.md.
+/// <reference types="node" />
+
+import { EventEmitter } from 'node:events';
+
+/** TLS settings for `https:` origins. */
+export interface PoolTlsOptions {
+  /** Trusted CA certificates (PEM); default: Node's root store plus NODE_EXTRA_CA_CERTS. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate chain (PEM). */
+  cert?: string | Buffer | Array<string | Buffer>;
+  /** Client private key (PEM). */
+  key?: string | Buffer | Array<string | Buffer>;
+  /** Verify the server certificate and host name. Default `true`. */
+  rejectUnauthorized?: boolean;
+  /** SNI and verification name; default: the URL's host name. */
+  servername?: string;
+  /** Lowest accepted protocol version. */
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  /** Resume TLS sessions across sockets of one origin. Default `true`. */
+  sessionCache?: boolean;
+}
+
+/**
+ * Pool configuration. Layers: built-in defaults, then environment variables,
+ * then these options (an explicit option always wins). Invalid values make
+ * the constructor throw a `PoolError` with code `ERR_POOL_CONFIG`.
+ */
+export interface PoolOptions {
+  /** Reuse sockets; `false` = one request per connection with `Connection: close`. Env `KEEP_ALIVE_ENABLED`. Default `true`. */
+  keepAlive?: boolean;
+  /** TCP keep-alive initial delay in ms (SO_KEEPALIVE). Env `KEEP_ALIVE_MSECS`. Default `1000`. */
+  keepAliveMsecs?: number;
+  /** Open sockets per origin (active + idle). Env `MAX_SOCKETS`. Default `50`. */
+  maxSockets?: number;
+  /** Idle sockets kept per origin; extra idle sockets are closed. Env `MAX_FREE_SOCKETS`. Default `256`. */
+  maxFreeSockets?: number;
+  /** Open sockets across all origins. Default `Infinity`. */
+  maxTotalSockets?: number;
+  /** ms for TCP connect (+ TLS handshake). Env `CONNECTION_TIMEOUT`. Default `10000`. */
+  connectTimeout?: number;
+  /** Default ms for a whole `execute()` (queue + connect + response); `0` = none. Default `30000`. */
+  timeout?: number;
+  /** ms an idle socket is kept; a server `Keep-Alive: timeout=N` hint shortens it. Default `4000`. */
+  freeSocketTimeout?: number;
+  /** Which idle socket is reused: the hottest (`'lifo'`) or the oldest (`'fifo'`). Env `SOCKET_SCHEDULING`. Default `'lifo'`. */
+  scheduling?: 'lifo' | 'fifo';
+  /** TCP_NODELAY on every socket. Env `TCP_NO_DELAY`. Default `true`. */
+  noDelay?: boolean;
+  /** Max response body bytes; `Infinity` = no limit. Env `RESPONSE_SIZE_LIMIT`. Default `10485760`. */
+  maxResponseSize?: number;
+  /** Period in ms of the sweep that closes expired idle sockets and audits for leaks. Env `CLEANUP_PERIOD_MS`. Default `1000`. */
+  cleanupPeriodMs?: number;
+  /** Recycle a socket after this many requests. Default `Infinity`. */
+  maxRequestsPerSocket?: number;
+  /** ms after which a socket is closed once idle. Default `Infinity`. */
+  maxSocketLifetime?: number;
+  /** Requests waiting for a socket; beyond it `execute()` rejects `ERR_POOL_QUEUE_FULL`. Default `Infinity`. */
+  maxQueue?: number;
+  /** TLS settings for `https:` origins. Default `{}`. */
+  tls?: PoolTlsOptions;
+}
+
+/** Request headers: a record, or `[name, value]` pairs (order and repeats kept). */
+export type PoolRequestHeaders =
+  | Record<string, string | number | ReadonlyArray<string>>
+  | ReadonlyArray<readonly [string, string | number]>;
+
+export interface ExecuteInit {
+  /** HTTP method token. Default `'GET'`. */
+  method?: string;
+  /** `Host`, `Content-Length` and `Connection` are set by the pool unless given here. */
+  headers?: PoolRequestHeaders;
+  body?: string | Buffer | Uint8Array | null;
+  /** ms for this whole request, overriding the pool's `timeout`; `0` = none. */
+  timeout?: number;
+  /** Aborting rejects the request with an `AbortError` (code `ABORT_ERR`). */
+  signal?: AbortSignal;
+}
+
+/** Response headers by Node's rules: lower-case names, duplicates joined with `', '`, `set-cookie` an array. */
+export interface PoolResponseHeaders {
+  'set-cookie'?: string[];
+  [name: string]: string | string[] | undefined;
+}
+
+/** Phases of one request, in ms. */
+export interface PoolTimings {
+  /** Time spent waiting for a socket. */
+  queued: number;
+  /** TCP connect (+ TLS); `0` on a reused socket. */
+  connect: number;
+  /** Time to the first response byte. */
+  ttfb: number;
+  /** The whole request. */
+  total: number;
+}
+
+export interface PoolResponse {
+  statusCode: number;
+  statusMessage: string;
+  headers: PoolResponseHeaders;
+  /** The whole body, de-chunked (never decoded by `execute()`). */
+  body: Buffer;
+  /** Served on a socket that had served an earlier request. */
+  reused: boolean;
+  timings: PoolTimings;
+}
+
+/** Per-origin figures in `PoolMetrics.origins`. */
+export interface PoolOriginMetrics {
+  active: number;
+  idle: number;
+  pending: number;
+  total: number;
+}
+
+/** Counters since the pool was created (plain numbers). */
+export interface PoolMetrics {
+  totalRequests: number;
+  completedRequests: number;
+  failedRequests: number;
+  pendingRequests: number;
+  /** Sockets ever opened. */
+  totalConnections: number;
+  /** Sockets serving a request now. */
+  activeConnections: number;
+  /** Sockets in the free lists now. */
+  idleConnections: number;
+  closedConnections: number;
+  failedConnections: number;
+  timedOutConnections: number;
+  /** Requests served on a freshly opened socket. */
+  newConnections: number;
+  /** Requests served on a reused socket. */
+  reusedConnections: number;
+  /** reused / (new + reused) * 100; `0` when no requests. */
+  socketReusePercentage: number;
+  /** ms, connect (+TLS) of new sockets. */
+  averageConnectionTime: number;
+  /** ms, acquire time of reused sockets. */
+  averageReuseTime: number;
+  /** Sockets found in no valid state by the audit; `0` in a correct pool. */
+  socketLeaks: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Bytes held by the native core now. */
+  nativeMemory: number;
+  /** Keyed by origin, e.g. `'http://127.0.0.1:8080'`. */
+  origins: Record<string, PoolOriginMetrics>;
+}
+
+export type SocketCloseReason =
+  | 'idle-timeout'
+  | 'max-free'
+  | 'max-requests'
+  | 'lifetime'
+  | 'server-closed'
+  | 'error'
+  | 'pool-closed'
+  | 'no-keep-alive';
+
+export interface SocketCreatedEvent {
+  id: number;
+  origin: string;
+  /** ms, connect (+TLS). */
+  connectTime: number;
+}
+
+export interface SocketReusedEvent {
+  id: number;
+  origin: string;
+  uses: number;
+}
+
+export interface SocketClosedEvent {
+  id: number;
+  origin: string;
+  reason: SocketCloseReason;
+}
+
+export interface SocketErrorEvent {
+  id: number;
+  origin: string;
+  error: PoolError;
+}
+
+export interface LeakEvent {
+  id: number;
+  origin: string;
+  state: string;
+  detail: string;
+}
+
+export interface PoolEventMap {
+  'socket:created': [SocketCreatedEvent];
+  'socket:reused': [SocketReusedEvent];
+  'socket:closed': [SocketClosedEvent];
+  'socket:error': [SocketErrorEvent];
+  leak: [LeakEvent];
+}
+
+/** Codes of API.md's error table. System errors carry Node's name instead (`'ECONNREFUSED'`, ...). */
+export type PoolErrorCode =
+  | 'ERR_INVALID_URL'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_POOL_CONNECT_TIMEOUT'
+  | 'ERR_POOL_REQUEST_TIMEOUT'
+  | 'ERR_POOL_RESPONSE_TOO_LARGE'
+  | 'ERR_POOL_PARSE'
+  | 'ERR_POOL_SOCKET_CLOSED'
+  | 'ERR_POOL_QUEUE_FULL'
+  | 'ERR_POOL_TLS'
+  | 'ERR_POOL_CLOSED'
+  | 'ABORT_ERR'
+  | 'ERR_POOL_UNSUPPORTED'
+  | 'ERR_POOL_NO_ENDPOINT'
+  | 'ERR_POOL_CONFIG';
+
+export interface PoolErrorProps {
+  origin?: string;
+  url?: string;
+  reason?: string;
+  syscall?: string;
+  errno?: number;
+  cause?: unknown;
+  errors?: Error[];
+}
+
+/**
+ * Every error the pool reports. `instanceof PoolError` also matches errors
+ * from another loaded copy of the package (brand check).
+ */
+export declare class PoolError extends Error {
+  constructor(code: PoolErrorCode | (string & {}), message?: string, props?: PoolErrorProps);
+  /** `'AbortError'` for `ABORT_ERR`, `'PoolError'` otherwise. */
+  name: 'PoolError' | 'AbortError';
+  code: PoolErrorCode | (string & {});
+  origin?: string;
+  url?: string;
+  /** llhttp's `HPE_*` reason for `ERR_POOL_PARSE`, OpenSSL's text for `ERR_POOL_TLS`. */
+  reason?: string;
+  syscall?: string;
+  errno?: number;
+  /** For `ERR_POOL_NO_ENDPOINT`: each endpoint's last error. */
+  errors?: Error[];
+  static [Symbol.hasInstance](instance: unknown): boolean;
+}
+
+export declare class ConnectionPoolCore extends EventEmitter {
+  /** @throws {PoolError} `ERR_POOL_CONFIG` for a bad option or environment value. */
+  constructor(options?: PoolOptions);
+
+  /** Sends one request; resolves once the whole response has been read. Errors reject with a `PoolError`. */
+  execute(url: string | URL, init?: ExecuteInit): Promise<PoolResponse>;
+  getMetrics(): PoolMetrics;
+  /** Opens up to `count` idle sockets to the origin (bounded by `maxSockets`); resolves with how many are idle now. */
+  warmup(url: string | URL, count: number): Promise<number>;
+  /** Graceful: new work rejects `ERR_POOL_CLOSED`, in-flight and queued requests finish, then every socket closes. */
+  close(): Promise<void>;
+  /** Immediate: in-flight and queued requests reject (`ERR_POOL_CLOSED` or `err`), every socket closes now. */
+  destroy(err?: Error): void;
+
+  on<K extends keyof PoolEventMap>(event: K, listener: (...args: PoolEventMap[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof PoolEventMap>(event: K, listener: (...args: PoolEventMap[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<K extends keyof PoolEventMap>(event: K, listener: (...args: PoolEventMap[K]) => void): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof PoolEventMap>(event: K, listener: (...args: PoolEventMap[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<K extends keyof PoolEventMap>(event: K, listener: (...args: PoolEventMap[K]) => void): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<K extends keyof PoolEventMap>(event: K, ...args: PoolEventMap[K]): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+
+/** Every code of API.md's error table with its default message. */
+export declare const ERROR_CODES: Readonly<Record<PoolErrorCode, string>>;
+
+/**
+ * The options the environment alone produces (validated like the
+ * constructor's), so a service can log its effective configuration.
+ * @throws {PoolError} `ERR_POOL_CONFIG` naming the variable and the bad value.
+ */
+export declare function configFromEnv(env?: NodeJS.ProcessEnv): PoolOptions;
