@@ -402,10 +402,11 @@ void OriginPool::cancel(Request* req, Error err) {
       fail_request(req, std::move(err));
       return;
     case Request::Phase::kInFlight: {
-      Connection* c = req->conn;
-      c->request = nullptr;
-      req->conn = nullptr;
-      close_connection(c, CloseReason::kError);
+      if (Connection* c = req->conn) {  // null only for a request the audit orphaned
+        c->request = nullptr;
+        req->conn = nullptr;
+        close_connection(c, CloseReason::kError);
+      }
       fail_request(req, std::move(err));
       pump();
       return;

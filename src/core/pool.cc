@@ -299,6 +299,15 @@ uint64_t Pool::audit() {
     }
   }
   for (Connection* c : leaked) c->origin->reclaim(c);
+  // The other side of a lost link: a request in flight on no socket would
+  // wait for its timeout (or forever); fail it now.
+  for (const auto& slot : slots_) {
+    Request* req = slot.get();
+    if (req->phase == Request::Phase::kInFlight && req->conn == nullptr && req->origin) {
+      req->origin->cancel(req, make_error(ErrorCode::kSocketClosed,
+                                          "The request's socket was lost (found by the leak audit)"));
+    }
+  }
   return leaked.size();
 }
 
