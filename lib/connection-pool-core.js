@@ -9,6 +9,36 @@ const { resolveOptions } = require('./config');
 
 const kNative = Symbol('kNative');
 const kTargets = Symbol('kTargets');
+const kSettle = Symbol('kSettle');
+
+// Entry layout of the native ResultBatch (src/addon/result_batch.h).
+const FIELDS = 12;
+
+// Node's IncomingMessage rules: these keep their first value only.
+const KEEP_FIRST = new Set(['content-type', 'content-length', 'user-agent', 'referer', 'host',
+  'authorization', 'proxy-authorization', 'if-modified-since', 'if-unmodified-since', 'from',
+  'location', 'max-forwards', 'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires']);
+
+// "name\0value\0..." (names lower-case) -> headers object by Node's rules:
+// set-cookie an array, cookie joined with '; ', others with ', '.
+function parseHeaderBlock(block) {
+  const headers = {};
+  if (block.length === 0) return headers;
+  const parts = block.split('\0');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
+    const value = parts[i + 1];
+    const prior = headers[name];
+    if (prior === undefined) {
+      headers[name] = name === 'set-cookie' ? [value] : value;
+    } else if (name === 'set-cookie') {
+      prior.push(value);
+    } else if (!KEEP_FIRST.has(name)) {
+      headers[name] = prior + (name === 'cookie' ? '; ' : ', ') + value;
+    }
+  }
+  return headers;
+}
 
 // Events the core produces; it queues them only while one has a listener.
 const POOL_EVENTS = ['socket:created', 'socket:reused', 'socket:closed', 'socket:error', 'leak'];
@@ -90,13 +120,76 @@ function abortError(signal) {
   return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
 }
 
+// Reads one ResultBatch (src/addon/result_batch.h) and settles its promises.
+function makeBatchReader(settle) {
+  return function onBatch(count, extras) {
+    const { meta, bytes } = settle;
+    for (let i = 0; i < count; i++) {
+      const m = i * FIELDS;
+      const slot = meta[m];
+      const resolve = settle.resolve[slot];
+      const reject = settle.reject[slot];
+      settle.resolve[slot] = undefined;
+      settle.reject[slot] = undefined;
+      if (resolve === undefined) continue;
+      const status = meta[m + 1];
+      if (status < 0) {
+        reject(extras[meta[m + 11]]);
+        continue;
+      }
+      const offset = meta[m + 7];
+      const messageLength = meta[m + 8];
+      const headerLength = meta[m + 9];
+      let statusMessage;
+      let headers;
+      let bodyStart = offset;
+      if (headerLength >= 0) {
+        statusMessage = messageLength === 2 && bytes[offset] === 79 && bytes[offset + 1] === 75
+          ? 'OK'
+          : bytes.toString('latin1', offset, offset + messageLength);
+        headers = parseHeaderBlock(
+          bytes.toString('latin1', offset + messageLength, offset + messageLength + headerLength));
+        bodyStart += messageLength + headerLength;
+      } else {
+        const block = extras[-headerLength - 1];
+        statusMessage = block.slice(0, messageLength);
+        headers = parseHeaderBlock(block.slice(messageLength));
+      }
+      const bodyLength = meta[m + 10];
+      let body;
+      if (bodyLength >= 0) {
+        body = Buffer.allocUnsafe(bodyLength);
+        bytes.copy(body, 0, bodyStart, bodyStart + bodyLength);
+      } else {
+        body = extras[-bodyLength - 1];
+      }
+      resolve({
+        statusCode: status,
+        statusMessage,
+        headers,
+        body,
+        reused: meta[m + 2] === 1,
+        timings: { queued: meta[m + 3], connect: meta[m + 4], ttfb: meta[m + 5], total: meta[m + 6] },
+      });
+    }
+  };
+}
+
 class ConnectionPoolCore extends EventEmitter {
   constructor(options) {
     super();
     const resolved = resolveOptions(options);
     this[kTargets] = new Map();
-    // The core calls emit only for events someone listens to.
-    this[kNative] = new binding.NativePool(resolved, (name, payload) => this.emit(name, payload));
+    // Promise settlers by request slot; a slot is reused only after its
+    // result was delivered, so an index is never shared by two live requests.
+    this[kSettle] = { resolve: [], reject: [] };
+    // The core calls emit only for events someone listens to, and onBatch
+    // once per batch of finished requests.
+    this[kNative] = new binding.NativePool(resolved, (name, payload) => this.emit(name, payload),
+      makeBatchReader(this[kSettle]));
+    const [meta, bytes] = this[kNative].arena();
+    this[kSettle].meta = new Float64Array(meta);
+    this[kSettle].bytes = Buffer.from(bytes);
     this.on('newListener', (name) => {
       if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
     });
@@ -107,14 +200,17 @@ class ConnectionPoolCore extends EventEmitter {
     });
   }
 
+  // Parsed and registered with the core once per URL string: execute()
+  // then passes one number instead of five strings.
   #target(url) {
-    if (typeof url !== 'string') return parseTarget(url);
+    const key = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
     const cache = this[kTargets];
-    let t = cache.get(url);
+    let t = key === undefined ? undefined : cache.get(key);
     if (t === undefined) {
       t = parseTarget(url);
       if (cache.size >= TARGET_CACHE_LIMIT) cache.clear();
-      cache.set(url, t);
+      t.id = this[kNative].registerTarget(t.origin, t.host, t.port, t.https, t.target, t.hostHeader);
+      cache.set(key, t);
     }
     return t;
   }
@@ -171,10 +267,15 @@ class ConnectionPoolCore extends EventEmitter {
       return rejectLater(err);
     }
     const native = this[kNative];
-    const promise = native.execute(t.origin, t.host, t.port, t.https, method, t.target,
-      t.hostHeader, headers, body, timeout);
+    const handle = native.execute(t.id, method === 'GET' ? undefined : method, headers, body, timeout);
+    if (handle < 0) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The pool is closed'));
+    const settle = this[kSettle];
+    const slot = handle % 4294967296;
+    const promise = new Promise((resolve, reject) => {
+      settle.resolve[slot] = resolve;
+      settle.reject[slot] = reject;
+    });
     if (!signal) return promise;
-    const handle = native.lastHandle();
     const onAbort = () => native.abort(handle);
     signal.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => signal.removeEventListener('abort', onAbort);

@@ -29,8 +29,10 @@ Napi::Value rejected(Napi::Env env, Napi::Value error) {
 
 // ---- PoolBridge -----------------------------------------------------------
 
-PoolBridge::PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit)
-    : env_(env) {
+PoolBridge::PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit,
+                       Napi::Function on_batch)
+    : env_(env), batch_(env) {
+  on_batch_ = Napi::Persistent(on_batch);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   pool_ = std::make_unique<cpc::Pool>(loop, config, this);
@@ -87,18 +89,31 @@ void PoolBridge::deliver(cpc::Request* const* done, size_t done_count, const cpc
   // here, and not after some unrelated later event (see BUILD.md).
   napi_callback_scope scope = nullptr;
   napi_open_callback_scope(env, resource_.Value(), async_context_, &scope);
-  for (size_t i = 0; i < done_count; i++) {
-    const cpc::Request* req = done[i];
-    napi_deferred deferred = static_cast<napi_deferred>(req->user);
-    if (!deferred) continue;
-    Napi::HandleScope per_request(env);
-    if (req->error.ok()) {
-      napi_resolve_deferred(env, deferred, response_to_js(env, *req));
-    } else if (req->error.code == cpc::ErrorCode::kClosed && !destroy_error_.IsEmpty()) {
-      napi_reject_deferred(env, deferred, destroy_error_.Value());
-    } else {
-      const std::string& origin = req->origin ? req->origin->key() : std::string();
-      napi_reject_deferred(env, deferred, error_to_js(env, req->error, origin));
+  // Results: one call into JS per batch (see result_batch.h).
+  size_t i = 0;
+  while (i < done_count) {
+    Napi::HandleScope per_batch(env);
+    batch_.reset();
+    for (; i < done_count; i++) {
+      cpc::Request* req = done[i];
+      Napi::Value error;
+      if (!req->error.ok()) {
+        if (req->error.code == cpc::ErrorCode::kClosed && !destroy_error_.IsEmpty()) {
+          error = destroy_error_.Value();
+        } else {
+          error = error_to_js(env, req->error, req->origin ? req->origin->key() : std::string());
+        }
+      }
+      if (!batch_.add(env, req, error)) break;
+    }
+    napi_value args[2] = {Napi::Number::New(env, static_cast<double>(batch_.count())),
+                          batch_.extras(env)};
+    napi_value result;
+    if (napi_call_function(env, resource_.Value(), on_batch_.Value(), 2, args, &result) ==
+        napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
     }
   }
   for (size_t i = 0; i < notice_count; i++) {
@@ -138,8 +153,9 @@ void PoolBridge::on_shutdown_complete() {
 Napi::Function PoolWrap::Init(Napi::Env env) {
   return DefineClass(env, "NativePool",
                      {
+                         InstanceMethod<&PoolWrap::RegisterTarget>("registerTarget"),
                          InstanceMethod<&PoolWrap::Execute>("execute"),
-                         InstanceMethod<&PoolWrap::LastHandle>("lastHandle"),
+                         InstanceMethod<&PoolWrap::Arena>("arena"),
                          InstanceMethod<&PoolWrap::Abort>("abort"),
                          InstanceMethod<&PoolWrap::Warmup>("warmup"),
                          InstanceMethod<&PoolWrap::Close>("close"),
@@ -151,13 +167,13 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
                      });
 }
 
-// new NativePool(options, emit)
+// new NativePool(options, emit, onBatch)
 PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
   Napi::Env env = info.Env();
   cpc::Config config;
   std::string err;
-  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-    Napi::TypeError::New(env, "NativePool(options, emit)").ThrowAsJavaScriptException();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "NativePool(options, emit, onBatch)").ThrowAsJavaScriptException();
     return;
   }
   if (!read_options(info[0].As<Napi::Object>(), &config, &err)) {
@@ -165,7 +181,7 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     if (!env.IsExceptionPending()) napi_throw(env, e);
     return;
   }
-  bridge_ = new PoolBridge(env, config, info[1].As<Napi::Function>());
+  bridge_ = new PoolBridge(env, config, info[1].As<Napi::Function>(), info[2].As<Napi::Function>());
   bridge_->wrap_ = this;
 }
 
@@ -173,40 +189,62 @@ PoolWrap::~PoolWrap() {
   if (bridge_) bridge_->detach();  // the bridge frees itself once closed
 }
 
-// execute(origin, host, port, https, method, target, hostHeader, headers[], body, timeout)
+// registerTarget(origin, host, port, https, path, hostHeader) -> id
+Napi::Value PoolWrap::RegisterTarget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_env e = env;
+  Target t;
+  read_utf8(e, info[0], &t.origin);
+  read_utf8(e, info[1], &t.host);
+  t.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+  t.https = info[3].ToBoolean().Value();
+  read_utf8(e, info[4], &t.path);
+  read_utf8(e, info[5], &t.host_header);
+  targets_.push_back(std::move(t));
+  return Napi::Number::New(env, static_cast<double>(targets_.size() - 1));
+}
+
+// arena() -> [meta ArrayBuffer, bytes ArrayBuffer]: the ResultBatch memory.
+Napi::Value PoolWrap::Arena(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  if (bridge_) {
+    out.Set(0u, bridge_->batch_.meta_buffer());
+    out.Set(1u, bridge_->batch_.bytes_buffer());
+  }
+  return out;
+}
+
+// execute(targetId, method|undefined, headers[]|undefined, body, timeout) -> handle
+// The result arrives through onBatch; a closed pool's handle settles too.
 Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_env e = env;
-  if (!bridge_) {
-    return rejected(env, make_pool_error(env, "ERR_POOL_CLOSED", "The pool is closed", Napi::Object()));
+  if (!bridge_) return Napi::Number::New(env, -1);
+  const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= targets_.size()) return Napi::Number::New(env, -1);
+  const Target& t = targets_[id];
+  cpc::ExecuteArgs args;
+  if (info[1].IsString()) {
+    read_utf8(e, info[1], &method_);
+    args.method = method_;
+  } else {
+    args.method = "GET";
   }
-  read_utf8(e, info[0], &origin_);
-  read_utf8(e, info[1], &host_);
-  const uint32_t port = info[2].As<Napi::Number>().Uint32Value();
-  const bool https = info[3].ToBoolean().Value();
-  read_utf8(e, info[4], &method_);
-  read_utf8(e, info[5], &target_);
-  read_utf8(e, info[6], &host_header_);
 
   header_pairs_.clear();
-  if (info[7].IsArray()) {
-    Napi::Array arr = info[7].As<Napi::Array>();
+  if (info[2].IsArray()) {
+    Napi::Array arr = info[2].As<Napi::Array>();
     const uint32_t n = arr.Length();
     if (header_strings_.size() < n) header_strings_.resize(n);
     for (uint32_t i = 0; i < n; i++) {
-      Napi::Value v = arr.Get(i);
-      if (!read_utf8(e, v, &header_strings_[i])) {
-        return rejected(env, make_pool_error(env, "ERR_INVALID_ARG_VALUE",
-                                             "Header names and values must be strings", Napi::Object()));
-      }
+      read_utf8(e, arr.Get(i), &header_strings_[i]);  // lib/ passes strings only
     }
     for (uint32_t i = 0; i + 1 < n; i += 2) {
       header_pairs_.push_back(cpc::HeaderPair{header_strings_[i], header_strings_[i + 1]});
     }
   }
 
-  cpc::ExecuteArgs args;
-  Napi::Value body = info[8];
+  Napi::Value body = info[3];
   if (body.IsTypedArray()) {
     Napi::TypedArray ta = body.As<Napi::TypedArray>();
     args.body = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
@@ -216,28 +254,20 @@ Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
     args.body = body_text_.data();
     args.body_length = body_text_.size();
   }
-  args.origin_key = origin_;
-  args.host = host_;
-  args.port = static_cast<uint16_t>(port);
-  args.https = https;
-  args.method = method_;
-  args.target = target_;
-  args.host_header = host_header_;
+  args.origin_key = t.origin;
+  args.host = t.host;
+  args.port = t.port;
+  args.https = t.https;
+  args.target = t.path;
+  args.host_header = t.host_header;
   args.headers = header_pairs_.data();
   args.header_count = header_pairs_.size();
-  args.timeout_ms = info[9].IsNumber() ? info[9].As<Napi::Number>().Int64Value() : -1;
+  args.timeout_ms = info[4].IsNumber() ? info[4].As<Napi::Number>().Int64Value() : -1;
 
-  napi_deferred deferred;
-  napi_value promise;
-  napi_create_promise(e, &deferred, &promise);
-  args.user = deferred;
+  uint64_t handle = 0;
   bridge_->on_work_started();
-  bridge_->pool().execute(args, &last_handle_);  // settles later, through deliver()
-  return Napi::Value(env, promise);
-}
-
-Napi::Value PoolWrap::LastHandle(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(last_handle_));
+  bridge_->pool().execute(args, &handle);  // settles later, through onBatch
+  return Napi::Number::New(env, static_cast<double>(handle));
 }
 
 // abort(handle) -> boolean

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "addon/result_batch.h"
 #include "core/pool.h"
 
 namespace cpc_addon {
@@ -23,7 +24,8 @@ class PoolWrap;
 
 class PoolBridge : public cpc::PoolSink {
  public:
-  PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit);
+  PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit,
+             Napi::Function on_batch);
   ~PoolBridge() override;
 
   cpc::Pool& pool() { return *pool_; }
@@ -48,6 +50,8 @@ class PoolBridge : public cpc::PoolSink {
   Napi::Env env_;
   std::unique_ptr<cpc::Pool> pool_;
   Napi::FunctionReference emit_;          // EventEmitter#emit bound to the JS pool
+  Napi::FunctionReference on_batch_;      // lib's reader of ResultBatch
+  ResultBatch batch_;
   Napi::ObjectReference resource_;        // async resource for callback scopes
   napi_async_context async_context_ = nullptr;
   Napi::Reference<Napi::Value> destroy_error_;
@@ -65,8 +69,9 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   ~PoolWrap() override;
 
  private:
+  Napi::Value RegisterTarget(const Napi::CallbackInfo& info);
   Napi::Value Execute(const Napi::CallbackInfo& info);
-  Napi::Value LastHandle(const Napi::CallbackInfo& info);
+  Napi::Value Arena(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Warmup(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -76,10 +81,21 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value SweepNow(const Napi::CallbackInfo& info);
   Napi::Value CorruptForTest(const Napi::CallbackInfo& info);
 
+  // A URL registered once by lib/ (registerTarget), so execute() passes a
+  // number instead of five strings.
+  struct Target {
+    std::string origin;       // "http://127.0.0.1:8080"
+    std::string host;         // to connect; IPv6 without brackets
+    uint16_t port;
+    bool https;
+    std::string path;         // "/path?query"
+    std::string host_header;  // URL.host
+  };
+
   PoolBridge* bridge_ = nullptr;   // Owned until detach(); then it frees itself.
-  uint64_t last_handle_ = 0;
+  std::vector<Target> targets_;
   // Scratch reused across execute() calls: steady state allocates nothing here.
-  std::string origin_, host_, method_, target_, host_header_, body_text_;
+  std::string origin_, host_, method_, body_text_;
   std::vector<std::string> header_strings_;
   std::vector<cpc::HeaderPair> header_pairs_;
 };
