@@ -168,10 +168,13 @@ bool parse_env(const GetEnv& getenv, std::vector<Setting>* out, std::string* err
         }
         break;
       case SettingKind::kCount:
-        ok = parse_count(value, &s.number) &&
-             (std::isinf(s.number) ? f.infinite_ok : s.number >= static_cast<double>(f.min));
+        ok = parse_count(value, &s.number);
         break;
     }
+    // The same rules as an option (one table): range, Infinity, 2^53.
+    Config scratch;
+    std::string ignored;
+    ok = ok && set_option(scratch, s, &ignored);
     if (!ok) {
       *err = std::string("Invalid value for environment variable ") + f.env + ": \"" + raw +
              "\" (expected " + expectation(f) + ")";
