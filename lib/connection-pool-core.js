@@ -47,6 +47,25 @@ const POOL_EVENTS = ['socket:created', 'socket:reused', 'socket:closed', 'socket
 // a small cache turns the per-request URL parse into one Map lookup.
 const TARGET_CACHE_LIMIT = 512;
 
+// Node's default trust for https: tls.rootCertificates plus the PEMs in
+// NODE_EXTRA_CA_CERTS, handed to the core once per process, on the first
+// https URL (the core builds its shared X509_STORE from them lazily).
+let defaultTrustSent = false;
+function sendDefaultTrust() {
+  if (defaultTrustSent) return;
+  defaultTrustSent = true;
+  const pems = [...require('node:tls').rootCertificates];
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  if (extra) {
+    try {
+      pems.push(require('node:fs').readFileSync(extra, 'utf8'));
+    } catch {
+      // Node warns about an unreadable file at startup and goes on; so do we.
+    }
+  }
+  binding.setDefaultCaPems(pems);
+}
+
 function invalidUrl(url, detail) {
   return createPoolError('ERR_INVALID_URL', `Invalid URL ${JSON.stringify(String(url))}: ${detail}`, {
     url: String(url),
@@ -208,6 +227,7 @@ class ConnectionPoolCore extends EventEmitter {
     let t = key === undefined ? undefined : cache.get(key);
     if (t === undefined) {
       t = parseTarget(url);
+      if (t.https) sendDefaultTrust();
       if (cache.size >= TARGET_CACHE_LIMIT) cache.clear();
       t.id = this[kNative].registerTarget(t.origin, t.host, t.port, t.https, t.target, t.hostHeader);
       cache.set(key, t);

@@ -9,6 +9,7 @@
 #include "addon/instance.h"
 #include "addon/pool_wrap.h"
 #include "core/config.h"
+#include "core/tls_context.h"
 
 namespace cpc_addon {
 
@@ -59,12 +60,28 @@ Napi::Value ConfigFromEnv(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// setDefaultCaPems(pems[]): Node's default trust (tls.rootCertificates +
+// NODE_EXTRA_CA_CERTS), handed over once per process by lib/.
+Napi::Value SetDefaultCaPems(const Napi::CallbackInfo& info) {
+  std::vector<std::string> pems;
+  if (info[0].IsArray()) {
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr.Get(i);
+      if (v.IsString()) pems.push_back(v.As<Napi::String>().Utf8Value());
+    }
+  }
+  cpc::set_default_ca_pems(std::move(pems));
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new InstanceData();
   env.SetInstanceData<InstanceData>(data);
   exports.Set("NativePool", PoolWrap::Init(env));
   exports.Set("init", Napi::Function::New<InitLib>(env, "init"));
   exports.Set("configFromEnv", Napi::Function::New<ConfigFromEnv>(env, "configFromEnv"));
+  exports.Set("setDefaultCaPems", Napi::Function::New<SetDefaultCaPems>(env, "setDefaultCaPems"));
   return exports;
 }
 

@@ -84,6 +84,103 @@ bool read_options(Napi::Object options, cpc::Config* config, std::string* err) {
   return true;
 }
 
+namespace {
+
+// A PEM given as a string or Buffer.
+bool read_pem(Napi::Value v, std::string* out) {
+  if (v.IsString()) {
+    *out = v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    out->assign(static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool read_tls_options(Napi::Value value, cpc::TlsOptions* tls, std::string* err) {
+  if (value.IsUndefined() || value.IsNull()) return true;
+  if (!value.IsObject()) {
+    *err = "Invalid value for option tls: expected an object";
+    return false;
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Value ca = o.Get("ca");
+  if (!ca.IsUndefined() && !ca.IsNull()) {
+    std::vector<Napi::Value> items;
+    if (ca.IsArray()) {
+      Napi::Array arr = ca.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); i++) items.push_back(arr.Get(i));
+    } else {
+      items.push_back(ca);
+    }
+    for (Napi::Value item : items) {
+      std::string pem;
+      if (!read_pem(item, &pem)) {
+        *err = "Invalid value for option tls.ca: expected a string, Buffer or an array of them";
+        return false;
+      }
+      tls->ca_pems.push_back(std::move(pem));
+    }
+  }
+  for (const char* name : {"cert", "key"}) {
+    Napi::Value v = o.Get(name);
+    if (v.IsUndefined() || v.IsNull()) continue;
+    std::string* out = name[0] == 'c' ? &tls->cert_pem : &tls->key_pem;
+    if (!read_pem(v, out)) {
+      *err = std::string("Invalid value for option tls.") + name + ": expected a string or Buffer";
+      return false;
+    }
+  }
+  if (tls->cert_pem.empty() != tls->key_pem.empty()) {
+    *err = "Invalid value for option tls: cert and key must be given together";
+    return false;
+  }
+  Napi::Value reject = o.Get("rejectUnauthorized");
+  if (!reject.IsUndefined()) {
+    if (!reject.IsBoolean()) {
+      *err = "Invalid value for option tls.rejectUnauthorized: expected a boolean";
+      return false;
+    }
+    tls->reject_unauthorized = reject.As<Napi::Boolean>().Value();
+  }
+  Napi::Value cache = o.Get("sessionCache");
+  if (!cache.IsUndefined()) {
+    if (!cache.IsBoolean()) {
+      *err = "Invalid value for option tls.sessionCache: expected a boolean";
+      return false;
+    }
+    tls->session_cache = cache.As<Napi::Boolean>().Value();
+  }
+  Napi::Value servername = o.Get("servername");
+  if (!servername.IsUndefined()) {
+    if (!servername.IsString()) {
+      *err = "Invalid value for option tls.servername: expected a string";
+      return false;
+    }
+    tls->servername = servername.As<Napi::String>().Utf8Value();
+  }
+  Napi::Value min = o.Get("minVersion");
+  if (!min.IsUndefined()) {
+    std::string v = min.IsString() ? min.As<Napi::String>().Utf8Value() : "";
+    if (v == "TLSv1.2") {
+      tls->min_version = TLS1_2_VERSION;
+    } else if (v == "TLSv1.3") {
+      tls->min_version = TLS1_3_VERSION;
+    } else if (v == "TLSv1.1" || v == "TLSv1") {
+      tls->min_version = v == "TLSv1" ? TLS1_VERSION : TLS1_1_VERSION;
+    } else {
+      *err = "Invalid value for option tls.minVersion: expected 'TLSv1.2' or 'TLSv1.3'";
+      return false;
+    }
+  }
+  return true;
+}
+
 Napi::Object settings_to_object(Napi::Env env, const std::vector<cpc::Setting>& settings) {
   Napi::Object out = Napi::Object::New(env);
   for (const cpc::Setting& s : settings) {
@@ -199,6 +296,8 @@ Napi::Object metrics_to_js(Napi::Env env, const cpc::MetricsSnapshot& m) {
   num("averageConnectionTime", m.average_connection_time);
   num("averageReuseTime", m.average_reuse_time);
   num("socketLeaks", static_cast<double>(k.socket_leaks));
+  num("tlsHandshakes", static_cast<double>(k.tls_handshakes));
+  num("tlsResumed", static_cast<double>(k.tls_resumed));
   num("bytesSent", static_cast<double>(k.bytes_sent));
   num("bytesReceived", static_cast<double>(k.bytes_received));
   num("nativeMemory", static_cast<double>(m.native_memory));

@@ -10,12 +10,17 @@
 #include "core/events.h"
 #include "core/metrics.h"
 #include "core/request.h"
+#include "core/tls_context.h"
 
 namespace cpc_addon {
 
 // Applies a JS options object over `config`. On a bad value returns false
 // with *err naming the option and value.
 bool read_options(Napi::Object options, cpc::Config* config, std::string* err);
+
+// options.tls ({ ca, cert, key, rejectUnauthorized, servername, minVersion,
+// sessionCache }) into TlsOptions; false with *err on a bad value.
+bool read_tls_options(Napi::Value value, cpc::TlsOptions* tls, std::string* err);
 
 // The typed settings of parse_env as a JS options object.
 Napi::Object settings_to_object(Napi::Env env, const std::vector<cpc::Setting>& settings);

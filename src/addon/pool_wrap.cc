@@ -29,13 +29,13 @@ Napi::Value rejected(Napi::Env env, Napi::Value error) {
 
 // ---- PoolBridge -----------------------------------------------------------
 
-PoolBridge::PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit,
-                       Napi::Function on_batch)
+PoolBridge::PoolBridge(Napi::Env env, const cpc::Config& config, cpc::TlsOptions tls,
+                       Napi::Function emit, Napi::Function on_batch)
     : env_(env), batch_(env) {
   on_batch_ = Napi::Persistent(on_batch);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  pool_ = std::make_unique<cpc::Pool>(loop, config, this);
+  pool_ = std::make_unique<cpc::Pool>(loop, config, this, std::move(tls));
   emit_ = Napi::Persistent(emit);
   Napi::Object resource = Napi::Object::New(env);
   resource_ = Napi::Persistent(resource);
@@ -176,12 +176,15 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     Napi::TypeError::New(env, "NativePool(options, emit, onBatch)").ThrowAsJavaScriptException();
     return;
   }
-  if (!read_options(info[0].As<Napi::Object>(), &config, &err)) {
+  cpc::TlsOptions tls;
+  if (!read_options(info[0].As<Napi::Object>(), &config, &err) ||
+      !read_tls_options(info[0].As<Napi::Object>().Get("tls"), &tls, &err)) {
     Napi::Value e = make_pool_error(env, "ERR_POOL_CONFIG", err, Napi::Object());
     if (!env.IsExceptionPending()) napi_throw(env, e);
     return;
   }
-  bridge_ = new PoolBridge(env, config, info[1].As<Napi::Function>(), info[2].As<Napi::Function>());
+  bridge_ = new PoolBridge(env, config, std::move(tls), info[1].As<Napi::Function>(),
+                           info[2].As<Napi::Function>());
   bridge_->wrap_ = this;
 }
 

@@ -24,7 +24,7 @@ class PoolWrap;
 
 class PoolBridge : public cpc::PoolSink {
  public:
-  PoolBridge(Napi::Env env, const cpc::Config& config, Napi::Function emit,
+  PoolBridge(Napi::Env env, const cpc::Config& config, cpc::TlsOptions tls, Napi::Function emit,
              Napi::Function on_batch);
   ~PoolBridge() override;
 

@@ -8,6 +8,7 @@
 
 #include "core/origin_pool.h"
 #include "core/pool.h"
+#include "core/tls_session.h"
 
 namespace cpc {
 namespace {
@@ -149,15 +150,35 @@ void Connection::on_connect(uv_connect_t* req, int status) {
     }
     return;
   }
-  uv_timer_stop(&c->timer_);
-  c->connect_ms = static_cast<double>(uv_hrtime() - c->start_ns) / 1e6;
   int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp_), on_alloc, on_read);
   if (rc != 0) {
     c->connect_failed(make_system_error(rc, "read"));
     return;
   }
   c->reading_ = true;
-  c->origin->on_connected(c);
+  if (c->origin->https()) {
+    // connectTimeout keeps running: it covers the handshake too.
+    TlsContext* ctx = c->origin->pool()->tls_context(&c->deferred_error_);
+    if (!ctx) {
+      c->connect_failed(std::move(c->deferred_error_));
+      return;
+    }
+    c->tls_ = std::make_unique<TlsSession>(ctx, c->origin->host(), c->origin->key());
+    c->tls_out_.clear();
+    if (c->tls_->start(&c->tls_out_) != TlsSession::Status::kOk) {
+      c->connect_failed(c->tls_->error());
+      return;
+    }
+    c->write_raw(c->tls_out_.data(), c->tls_out_.size());
+    return;
+  }
+  c->connected();
+}
+
+void Connection::connected() {
+  uv_timer_stop(&timer_);
+  connect_ms = static_cast<double>(uv_hrtime() - start_ns) / 1e6;
+  origin->on_connected(this);
 }
 
 void Connection::connect_failed(Error err) {
@@ -181,36 +202,68 @@ void Connection::on_deferred_error(uv_timer_t* t) {
   switch (c->state) {
     case State::kConnecting: c->connect_failed(std::move(err)); break;
     case State::kActive: c->origin->on_write_error(c, std::move(err)); break;
+    case State::kIdle: c->origin->on_transport_error(c, std::move(err)); break;
     default: break;
   }
 }
 
 void Connection::send(const std::string& head, const std::string& body) {
-  uv_stream_t* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  uv_buf_t bufs[2] = {
-      uv_buf_init(const_cast<char*>(head.data()), static_cast<unsigned>(head.size())),
-      uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size())),
-  };
-  const unsigned nbufs = body.empty() ? 1 : 2;
-  const size_t total = head.size() + body.size();
-  origin->pool()->counters().bytes_sent += total;
-  size_t written = 0;
-  if (!writing_) {
-    int rc = uv_try_write(stream, bufs, nbufs);
-    if (rc > 0) written = static_cast<size_t>(rc);
+  origin->pool()->counters().bytes_sent += head.size() + body.size();
+  if (tls_) {
+    tls_out_.clear();
+    if (!tls_->encrypt(head.data(), head.size(), &tls_out_) ||
+        (!body.empty() && !tls_->encrypt(body.data(), body.size(), &tls_out_))) {
+      deferred_error_ = tls_->error();
+      uv_timer_start(&timer_, on_deferred_error, 0, 0);
+      return;
+    }
+    write_raw(tls_out_.data(), tls_out_.size());
+    return;
+  }
+  if (!write_pending()) {
+    // The common case: both buffers go out in one writev, nothing is copied.
+    uv_buf_t bufs[2] = {
+        uv_buf_init(const_cast<char*>(head.data()), static_cast<unsigned>(head.size())),
+        uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size())),
+    };
+    int rc = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, body.empty() ? 1 : 2);
+    size_t written = rc > 0 ? static_cast<size_t>(rc) : 0;
     // Errors other than EAGAIN surface from uv_write's callback below.
+    if (written >= head.size()) {
+      size_t from_body = written - head.size();
+      if (from_body < body.size()) write_raw(body.data() + from_body, body.size() - from_body);
+      return;
+    }
+    write_raw(head.data() + written, head.size() - written);
+    write_raw(body.data(), body.size());
+    return;
   }
-  if (written == total) return;
-  // Keep what is left: the request slot may be recycled before the write ends.
-  pending_write_.clear();
-  if (written < head.size()) {
-    pending_write_.append(head, written, std::string::npos);
-    pending_write_.append(body);
-  } else {
-    pending_write_.append(body, written - head.size(), std::string::npos);
+  write_raw(head.data(), head.size());
+  write_raw(body.data(), body.size());
+}
+
+// Keeps bytes in order behind any write in flight. The request slot may be
+// recycled before the write ends, so the bytes are copied here.
+void Connection::write_raw(const char* data, size_t len) {
+  if (len == 0) return;
+  if (!write_pending()) {
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+    int rc = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    if (rc > 0) {
+      data += rc;
+      len -= static_cast<size_t>(rc);
+    }
+    if (len == 0) return;
   }
-  uv_buf_t rest = uv_buf_init(pending_write_.data(), static_cast<unsigned>(pending_write_.size()));
-  int rc = uv_write(&write_req_, stream, &rest, 1, on_write);
+  write_queued_.append(data, len);
+  if (!writing_) start_write();
+}
+
+void Connection::start_write() {
+  write_inflight_.swap(write_queued_);
+  write_queued_.clear();
+  uv_buf_t buf = uv_buf_init(write_inflight_.data(), static_cast<unsigned>(write_inflight_.size()));
+  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write);
   if (rc != 0) {
     deferred_error_ = make_system_error(rc, "write");
     uv_timer_start(&timer_, on_deferred_error, 0, 0);
@@ -224,9 +277,20 @@ void Connection::on_write(uv_write_t* req, int status) {
   c->writing_ = false;
   if (status == UV_ECANCELED) return;
   Pool::Entry entry(*c->origin->pool());
-  if (c->pending_write_.capacity() > 64 * 1024) std::string().swap(c->pending_write_);
-  if (status < 0 && c->state == State::kActive) {
-    c->origin->on_write_error(c, make_system_error(status, "write"));
+  if (c->write_inflight_.capacity() > 64 * 1024) std::string().swap(c->write_inflight_);
+  if (status < 0) {
+    c->report_write_error(status);
+    return;
+  }
+  if (!c->write_queued_.empty() && c->state != State::kClosing) c->start_write();
+}
+
+void Connection::report_write_error(int status) {
+  Error err = make_system_error(status, "write");
+  if (state == State::kConnecting) {
+    connect_failed(std::move(err));
+  } else if (state == State::kActive) {
+    origin->on_write_error(this, std::move(err));
   }
 }
 
@@ -235,10 +299,16 @@ bool Connection::looks_alive() const {
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
   char probe;
   ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;                     // FIN
-  if (n > 0) return false;                      // unsolicited bytes
+  if (n == 0) return false;          // FIN
+  if (n > 0) return tls_ != nullptr;  // plain: unsolicited bytes; TLS: maybe a ticket
   return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
 }
+
+void Connection::on_idle() {
+  if (tls_) tls_->trim();
+}
+
+bool Connection::tls_resumed() const { return tls_ && tls_->resumed(); }
 
 void Connection::set_ref(bool ref) {
   if (!tcp_open_) return;
@@ -258,11 +328,56 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   Connection* c = from(reinterpret_cast<uv_handle_t*>(s));
   if (nread == 0 || c->state == State::kClosing) return;
   Pool::Entry entry(*c->origin->pool());
-  if (nread > 0) {
-    c->origin->pool()->counters().bytes_received += static_cast<uint64_t>(nread);
-    c->origin->on_bytes(c, buf->base, static_cast<size_t>(nread));
-  } else {
+  if (nread < 0) {
+    if (c->state == State::kConnecting) {
+      c->connect_failed(nread == UV_EOF ? make_error(ErrorCode::kTls, "The server closed the connection during the TLS handshake", "socket hang up")
+                                        : make_system_error(static_cast<int>(nread), "read"));
+      return;
+    }
     c->origin->on_eof(c, static_cast<int>(nread));
+    return;
+  }
+  if (c->tls_) {
+    c->on_tls_input(buf->base, static_cast<size_t>(nread));
+    return;
+  }
+  c->origin->pool()->counters().bytes_received += static_cast<uint64_t>(nread);
+  c->origin->on_bytes(c, buf->base, static_cast<size_t>(nread));
+}
+
+// Ciphertext in: handshake progress, plaintext for the parser, close_notify.
+void Connection::on_tls_input(const char* data, size_t len) {
+  tls_plain_.clear();
+  tls_out_.clear();
+  TlsSession::Status st = tls_->on_input(data, len, &tls_plain_, &tls_out_);
+  if (!tls_out_.empty()) write_raw(tls_out_.data(), tls_out_.size());
+  if (state == State::kConnecting) {
+    if (st == TlsSession::Status::kHandshakeDone || tls_->handshake_done()) {
+      connected();
+      // on_connected may have closed this socket (pool closing, max free).
+      if (state == State::kClosing) return;
+    } else if (st == TlsSession::Status::kError) {
+      connect_failed(tls_->error());
+      return;
+    } else if (st == TlsSession::Status::kClosed) {
+      connect_failed(make_error(ErrorCode::kTls, "The server closed the TLS session during the handshake", "close_notify"));
+      return;
+    } else {
+      return;  // more handshake flights to come
+    }
+  }
+  // Plaintext first: a close or failure may follow a complete response.
+  if (!tls_plain_.empty()) {
+    origin->pool()->counters().bytes_received += tls_plain_.size();
+    // Parsing may recycle this connection for the next request; the bytes
+    // stay valid because only the read path writes tls_plain_.
+    origin->on_bytes(this, tls_plain_.data(), tls_plain_.size());
+    if (state == State::kClosing) return;
+  }
+  if (st == TlsSession::Status::kError) {
+    origin->on_transport_error(this, tls_->error());
+  } else if (st == TlsSession::Status::kClosed) {
+    origin->on_eof(this, UV_EOF);
   }
 }
 

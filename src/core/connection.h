@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/events.h"
@@ -21,6 +22,7 @@
 namespace cpc {
 
 class OriginPool;
+class TlsSession;
 struct Request;
 
 class Connection {
@@ -39,17 +41,24 @@ class Connection {
 
   // Starts DNS (or uses the IP literal) and connects; arms the connect timer.
   void start(uint64_t connect_timeout_ms);
-  // Sends head + body: uv_try_write first, the rest copied and queued.
+  // Sends head + body (encrypted first on https): uv_try_write first, the
+  // rest copied and queued.
   void send(const std::string& head, const std::string& body);
-  // A zero-cost check before reuse: false when a FIN, RST or bytes already
-  // arrived on this idle socket (MSG_PEEK, no data consumed).
+  // A cheap check before reuse: false when a FIN, RST or bytes already
+  // arrived on this idle socket (MSG_PEEK, no data consumed). On TLS, bytes
+  // may be a session ticket, so only FIN/RST count; records are read and
+  // judged by the read path.
   bool looks_alive() const;
+  // The socket went idle: give back what an idle socket need not hold.
+  void on_idle();
+  // TLS handshake done and resumed from a cached session (https only).
+  bool tls_resumed() const;
   // Idle sockets do not keep the loop alive; busy ones do.
   void set_ref(bool ref);
   // Starts closing every handle; on_handles_closed() follows later.
   void close_handles();
-  // A uv_write is still sending an earlier request's bytes.
-  bool write_pending() const { return writing_; }
+  // Bytes of an earlier write are still queued or being written.
+  bool write_pending() const { return writing_ || !write_queued_.empty(); }
   bool handles_closed() const { return open_handles_ == 0 && !dns_pending_; }
   static const char* state_name(State s);
 
@@ -89,7 +98,13 @@ class Connection {
 
   void connect_next();
   void connect_failed(Error err);
+  void connected();
   void handle_closed();
+  // Queues ciphertext or plaintext bytes for the socket, in order.
+  void write_raw(const char* data, size_t len);
+  void start_write();
+  void report_write_error(int status);
+  void on_tls_input(const char* data, size_t len);
 
   // Owned by Connection. Initialised per connect attempt (one per address);
   // closed in close_handles() or before trying the next address. tcp_.data == this.
@@ -103,10 +118,16 @@ class Connection {
   uv_write_t write_req_;
   uv_getaddrinfo_t dns_req_;
   bool dns_pending_ = false;      // dns_req_ in flight; its callback frees itself
-  bool writing_ = false;
+  bool writing_ = false;          // write_req_ is in flight over write_inflight_
   int open_handles_ = 0;          // handles whose close callback has not run
   Error deferred_error_;
-  std::string pending_write_;     // bytes uv_try_write could not send
+  std::string write_inflight_;    // bytes uv_write is sending now
+  std::string write_queued_;      // bytes to send once it is done
+  // https only: the TLS layer between the socket and the parser. Owned;
+  // created when TCP connects, freed with the Connection.
+  std::unique_ptr<TlsSession> tls_;
+  std::string tls_out_;           // ciphertext produced by encrypt()/on_input()
+  std::string tls_plain_;         // plaintext produced by on_input()
   struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
   struct addrinfo* next_addr_ = nullptr;
   sockaddr_storage literal_addr_;

@@ -22,6 +22,8 @@ struct Counters {
   double connect_ms_total = 0;
   double reuse_acquire_ms_total = 0;
   uint64_t socket_leaks = 0;
+  uint64_t tls_handshakes = 0;        // completed, full + resumed
+  uint64_t tls_resumed = 0;           // completed by resuming a cached session
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
 };

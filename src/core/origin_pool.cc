@@ -56,6 +56,7 @@ void OriginPool::transition(Connection* c, Connection::State to, CloseReason rea
   if (to == Connection::State::kIdle) {
     c->idle_since_ms = uv_now(pool_->loop());
     c->set_ref(false);
+    c->on_idle();
   } else if (from == Connection::State::kIdle) {
     c->set_ref(true);
   }
@@ -280,6 +281,14 @@ void OriginPool::on_eof(Connection* c, int uv_status) {
 void OriginPool::on_write_error(Connection* c, Error err) {
   if (c->state != Connection::State::kActive || !c->request) return;
   fail_active(c, std::move(err), CloseReason::kError);
+}
+
+void OriginPool::on_transport_error(Connection* c, Error err) {
+  if (c->state == Connection::State::kActive && c->request) {
+    fail_active(c, std::move(err), CloseReason::kError);
+  } else {
+    close_connection(c, CloseReason::kError);
+  }
 }
 
 void OriginPool::finish_response(Connection* c, bool extra_bytes) {

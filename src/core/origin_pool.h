@@ -38,6 +38,7 @@ class OriginPool {
   const std::string& host() const { return host_; }
   const char* port_string() const { return port_str_; }
   uint16_t port() const { return port_; }
+  bool https() const { return https_; }
 
   // Queues a request and dispatches what can be dispatched. Returns
   // kQueueFull (request not queued) when maxQueue requests already wait.
@@ -72,6 +73,8 @@ class OriginPool {
   void on_bytes(Connection* c, const char* data, size_t len);
   void on_eof(Connection* c, int uv_status);
   void on_write_error(Connection* c, Error err);
+  // A failure below HTTP (TLS alert, bad record) on a connected socket.
+  void on_transport_error(Connection* c, Error err);
   void on_handles_closed(Connection* c);
 
   size_t open_count() const { return connecting_.size() + active_.size() + idle_.size(); }

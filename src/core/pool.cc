@@ -13,8 +13,8 @@ uint64_t k_pending(const Counters& k) {
 
 }  // namespace
 
-Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink)
-    : loop_(loop), config_(config), sink_(sink) {
+Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink, TlsOptions tls)
+    : loop_(loop), config_(config), sink_(sink), tls_options_(std::move(tls)) {
   uv_timer_init(loop_, &sweep_timer_);
   sweep_timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
@@ -105,9 +105,6 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   req->user = a.user;
   *handle = req->handle();
   if (closing_) return reject_now(req, make_error(ErrorCode::kClosed, "The pool is closed"));
-  if (a.https) {
-    return reject_now(req, make_error(ErrorCode::kTls, "https: is not supported yet", "not supported yet"));
-  }
   RequestSpec spec;
   spec.method = a.method;
   spec.target = a.target;
@@ -158,8 +155,8 @@ bool Pool::abort(uint64_t handle, Error err) {
 void Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bool https,
                   uint64_t count, void* user) {
   Entry entry(*this, From::kCall);
-  if (closing_ || https) {
-    // https: nothing to warm until TLS lands; closing: nothing to open.
+  if (closing_) {
+    // Nothing to open: resolve with 0 idle sockets.
     notify(Notice{Notice::Kind::kWarmupDone, new WarmupOp{user, nullptr, 0}, 0});
     return;
   }
@@ -311,6 +308,14 @@ uint64_t Pool::audit() {
   return leaked.size();
 }
 
+TlsContext* Pool::tls_context(Error* err) {
+  if (!tls_ && tls_error_.ok()) {
+    tls_ = TlsContext::create(tls_options_, &tls_error_);
+  }
+  if (!tls_) *err = tls_error_;
+  return tls_.get();
+}
+
 bool Pool::corrupt_one_for_test() {
   for (auto& kv : origins_) {
     if (Connection* c = kv.second->any_active_for_test()) {
@@ -384,6 +389,10 @@ void Pool::settle() {
 
 void Pool::metrics(MetricsSnapshot* out) const {
   out->counters = counters_;
+  if (tls_) {  // the context counts handshakes; the pool only reports them
+    out->counters.tls_handshakes = tls_->handshakes();
+    out->counters.tls_resumed = tls_->resumed_handshakes();
+  }
   out->origins.clear();
   uint64_t active = 0, idle = 0, memory = sizeof(Pool);
   for (const auto& kv : origins_) {

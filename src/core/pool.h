@@ -25,6 +25,7 @@
 #include "core/origin_pool.h"
 #include "core/request.h"
 #include "core/request_writer.h"
+#include "core/tls_context.h"
 
 namespace cpc {
 
@@ -66,7 +67,9 @@ struct ExecuteArgs {
 
 class Pool {
  public:
-  Pool(uv_loop_t* loop, const Config& config, PoolSink* sink);
+  // `tls` configures every https origin of this pool; its context (and the
+  // process-wide default trust) is built on the first https connection.
+  Pool(uv_loop_t* loop, const Config& config, PoolSink* sink, TlsOptions tls = {});
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -139,6 +142,9 @@ class Pool {
   bool evict_idle_elsewhere(OriginPool* except);
   void request_pump() { pump_needed_ = true; }
   void arm_sweep();
+  // The pool's TLS context, created on first use; null with *err set when
+  // the TLS options are unusable (bad PEM, key mismatch).
+  TlsContext* tls_context(Error* err);
 
  private:
   using RequestList = IntrusiveList<Request, &Request::queue_hook>;
@@ -165,6 +171,11 @@ class Pool {
   uv_loop_t* const loop_;  // Borrowed; outlives the pool.
   const Config config_;
   PoolSink* const sink_;   // Borrowed; outlives the pool.
+  const TlsOptions tls_options_;
+  // Owned; created by the first https connection, freed with the pool
+  // (after every TlsSession, which lives in a Connection).
+  std::unique_ptr<TlsContext> tls_;
+  Error tls_error_;        // why tls_ could not be created (repeated to each socket)
 
   std::unordered_map<std::string, std::unique_ptr<OriginPool>> origins_;
   OriginPool* last_origin_ = nullptr;  // cache: consecutive requests to one origin
