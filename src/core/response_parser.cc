@@ -52,6 +52,7 @@ void ResponseParser::begin(Response* out, bool head_request, uint64_t max_header
   keep_alive_timeout_s_ = 0;
   has_keep_alive_hint_ = false;
   in_value_ = false;
+  in_trailers_ = false;
   informational_ = false;
   complete_ = false;
   started_ = false;
@@ -128,6 +129,7 @@ int ResponseParser::on_status(llhttp_t* p, const char* at, size_t len) {
 int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   if (!s->count_header_bytes(len)) return -1;
+  if (s->in_trailers_) return 0;  // trailers are counted, not delivered (API.md has no trailers)
   Response* r = s->out_;
   if (r->headers.empty() || s->in_value_) {
     uint32_t off = static_cast<uint32_t>(r->header_bytes.size());
@@ -143,6 +145,7 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   if (!s->count_header_bytes(len)) return -1;
+  if (s->in_trailers_) return 0;
   Response* r = s->out_;
   if (r->headers.empty()) return 0;  // llhttp never does this; be safe
   s->in_value_ = true;
@@ -195,6 +198,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     return -1;
   }
   s->scan_keep_alive_hint();
+  s->in_trailers_ = true;  // header callbacks from here on are chunked trailers
   // 1 tells llhttp no body follows, whatever Content-Length says: responses
   // to HEAD, and 204/304 (RFC 9110 15.3.5, 15.4.5), like Node's client.
   const bool bodiless = s->head_request_ || p->status_code == 204 || p->status_code == 304;

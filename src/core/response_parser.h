@@ -73,6 +73,7 @@ class ResponseParser {
   bool has_keep_alive_hint_ = false;
   bool head_request_ = false;
   bool in_value_ = false;         // last header callback was a value
+  bool in_trailers_ = false;      // past the header section: chunked trailers
   bool informational_ = false;    // parsing a 1xx that will be skipped
   bool complete_ = false;
   bool started_ = false;

@@ -1,0 +1,362 @@
+// Pool scheduling against a real socket on the test's loop: reuse, LIFO and
+// FIFO, maxSockets and the FIFO queue, maxFreeSockets, idle expiry and the
+// Keep-Alive hint, keepAlive: false, per-socket budgets, maxTotalSockets,
+// warmup, and sockets the server closes or talks on while idle.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <set>
+#include <string>
+
+#include "support/pool_harness.h"
+
+namespace cpc_test {
+namespace {
+
+using cpc::CloseReason;
+using cpc::Config;
+using cpc::EventType;
+
+// The server's record of the request for `target`.
+const ServerRequest* request_for(const TestServer& s, const std::string& target) {
+  for (const ServerRequest& r : s.requests()) {
+    if (r.target == target) return &r;
+  }
+  return nullptr;
+}
+
+TEST_F(PoolTest, ReusesOneSocketForFiftySequentialRequests) {
+  start_pool(Config{});
+  for (uintptr_t i = 1; i <= 50; i++) {
+    send(i, "/r" + std::to_string(i));
+    ASSERT_TRUE(wait_results(i)) << "request " << i << " never completed";
+    const Result& r = sink_.results.back();
+    ASSERT_TRUE(r.error.ok()) << r.error.message;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "/r" + std::to_string(i));  // its own answer, not another's
+    EXPECT_EQ(r.reused, i > 1);
+  }
+  EXPECT_EQ(server_->connections().size(), 1u);
+  EXPECT_EQ(server_->requests().size(), 50u);
+  const cpc::MetricsSnapshot m = metrics();
+  EXPECT_EQ(m.counters.total_connections, 1u);
+  EXPECT_EQ(m.counters.total_requests, 50u);
+  EXPECT_EQ(m.counters.completed_requests, 50u);
+  EXPECT_EQ(m.counters.failed_requests, 0u);
+  EXPECT_EQ(m.counters.new_connections, 1u);
+  EXPECT_EQ(m.counters.reused_connections, 49u);
+  EXPECT_DOUBLE_EQ(m.socket_reuse_percentage, 98.0);
+  EXPECT_EQ(m.idle_connections, 1u);
+  EXPECT_EQ(m.active_connections, 0u);
+  EXPECT_EQ(m.pending_requests, 0u);
+  EXPECT_EQ(sink_.count(EventType::kSocketCreated), 1u);
+  EXPECT_EQ(sink_.count(EventType::kSocketReused), 49u);
+  EXPECT_EQ(sink_.count(EventType::kSocketClosed), 0u);
+  EXPECT_EQ(sink_.events.back().uses, 50u);
+}
+
+struct IdleChoice {
+  uint16_t first_released = 0;  // client ports, as the server saw them
+  uint16_t last_released = 0;
+  uint16_t chosen = 0;
+};
+
+class PoolSchedulingTest : public PoolTest {
+ protected:
+  // Opens two sockets with two concurrent requests, lets both go idle, then
+  // sends a third and reports which socket it went to.
+  IdleChoice choose_between_two_idle_sockets() {
+    IdleChoice c;
+    send(1, "/a");
+    send(2, "/b");
+    EXPECT_TRUE(wait_results(2));
+    EXPECT_EQ(server_->connections().size(), 2u);
+    // Results arrive in release order: a socket is filed idle, then its
+    // request is queued for delivery.
+    const std::string first = sink_.results[0].id == 1 ? "/a" : "/b";
+    const std::string last = first == "/a" ? "/b" : "/a";
+    c.first_released = server_->connections()[request_for(*server_, first)->conn].peer_port;
+    c.last_released = server_->connections()[request_for(*server_, last)->conn].peer_port;
+    send(3, "/c");
+    EXPECT_TRUE(wait_results(3));
+    EXPECT_TRUE(sink_.results[2].reused);
+    EXPECT_EQ(server_->connections().size(), 2u) << "the third request must reuse a socket";
+    c.chosen = server_->connections()[request_for(*server_, "/c")->conn].peer_port;
+    return c;
+  }
+};
+
+TEST_F(PoolSchedulingTest, LifoReusesTheMostRecentlyReleasedSocket) {
+  Config c;
+  c.scheduling = cpc::Scheduling::kLifo;
+  start_pool(c);
+  IdleChoice got = choose_between_two_idle_sockets();
+  ASSERT_NE(got.first_released, got.last_released);
+  EXPECT_EQ(got.chosen, got.last_released);
+}
+
+TEST_F(PoolSchedulingTest, FifoReusesTheLeastRecentlyReleasedSocket) {
+  Config c;
+  c.scheduling = cpc::Scheduling::kFifo;
+  start_pool(c);
+  IdleChoice got = choose_between_two_idle_sockets();
+  ASSERT_NE(got.first_released, got.last_released);
+  EXPECT_EQ(got.chosen, got.first_released);
+}
+
+TEST_F(PoolTest, MaxSocketsCapsConnectionsAndServesTheQueueInOrder) {
+  Config c;
+  c.max_sockets = 2;
+  start_pool(c);
+  server_->script.hold = true;
+  for (uintptr_t i = 0; i < 6; i++) send(i + 1, "/" + std::to_string(i));
+  ASSERT_TRUE(run_until([&] { return server_->requests().size() == 2; }));
+  EXPECT_EQ(server_->connections().size(), 2u);
+  std::set<std::string> first_two{server_->requests()[0].target, server_->requests()[1].target};
+  EXPECT_EQ(first_two, (std::set<std::string>{"/0", "/1"}));
+  cpc::MetricsSnapshot m = metrics();
+  ASSERT_EQ(m.origins.size(), 1u);
+  EXPECT_EQ(m.origins[0].pending, 4u);
+  EXPECT_EQ(m.origins[0].total, 2u);
+  EXPECT_EQ(m.active_connections, 2u);
+  // Each answer frees a socket, which goes to the oldest waiter.
+  for (size_t next = 2; next < 6; next++) {
+    ASSERT_EQ(server_->release(1), 1u);
+    ASSERT_TRUE(run_until([&] { return server_->requests().size() == next + 1; }));
+    EXPECT_EQ(server_->requests()[next].target, "/" + std::to_string(next));
+    EXPECT_LE(server_->open_connections(), 2u);
+  }
+  EXPECT_EQ(server_->release(2), 2u);
+  ASSERT_TRUE(wait_results(6));
+  for (const Result& r : sink_.results) EXPECT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(server_->connections().size(), 2u);
+  EXPECT_EQ(server_->max_open_connections(), 2u);
+  EXPECT_EQ(metrics().counters.total_connections, 2u);
+}
+
+TEST_F(PoolTest, MaxFreeSocketsClosesExtraIdleSocketsAfterABurst) {
+  Config c;
+  c.max_free_sockets = 1;
+  start_pool(c);
+  for (uintptr_t i = 1; i <= 3; i++) send(i, "/" + std::to_string(i));
+  ASSERT_TRUE(wait_results(3));
+  for (const Result& r : sink_.results) EXPECT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(server_->connections().size(), 3u);
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kMaxFree) == 2; }));
+  EXPECT_EQ(metrics().idle_connections, 1u);
+  ASSERT_TRUE(run_until([&] { return server_->open_connections() == 1; }));
+  EXPECT_EQ(sink_.count(EventType::kSocketClosed), 2u);
+}
+
+TEST_F(PoolTest, SweepClosesASocketIdleLongerThanFreeSocketTimeout) {
+  Config c;
+  c.free_socket_timeout_ms = 150;  // roomy: valgrind runs this too
+  c.cleanup_period_ms = 60000;  // only sweep_now() sweeps
+  start_pool(c);
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  EXPECT_EQ(pool().sweep_now(), 0u);
+  run_for(1);  // let anything the sweep produced be delivered
+  EXPECT_EQ(metrics().idle_connections, 1u) << "closed before its idle time was up";
+  EXPECT_EQ(sink_.count(EventType::kSocketClosed), 0u);
+  run_for(160);
+  EXPECT_EQ(pool().sweep_now(), 0u);  // 0 leaks; the idle socket is expired, not leaked
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kIdleTimeout) == 1; }));
+  EXPECT_EQ(metrics().idle_connections, 0u);
+  ASSERT_TRUE(run_until([&] { return server_->open_connections() == 0; }));
+}
+
+TEST_F(PoolTest, PeriodicSweepClosesAnIdleSocketSoonAfterItsTimeout) {
+  Config c;
+  c.free_socket_timeout_ms = 50;
+  c.cleanup_period_ms = 10;
+  start_pool(c);
+  // Read inside deliver(): the loop time the socket was filed idle with.
+  uint64_t idle_at = 0;
+  sink_.on_result = [&](const Result&) { idle_at = uv_now(&loop_); };
+  start_stall_meter();
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kIdleTimeout) == 1; }));
+  const uint64_t closed_at = uv_now(&loop_);
+  EXPECT_GE(closed_at - idle_at, 50u);
+  // Issue 2: within freeSocketTimeout + 10% + one sweep period (+ slack).
+  if (max_stall_ms() < 50) {
+    EXPECT_LT(closed_at - idle_at, 50u + 5u + 10u + 50u);
+  } else {
+    std::cerr << "note: loop stalled " << max_stall_ms() << " ms; upper bound not checked\n";
+  }
+}
+
+TEST_F(PoolTest, KeepAliveHintShortensTheIdleTimeout) {
+  Config c;
+  c.free_socket_timeout_ms = 10000;
+  c.cleanup_period_ms = 20;
+  start_pool(c);
+  server_->script.respond = [](const ServerRequest& r) {
+    return http_response(r.target, 200, "Keep-Alive: timeout=1\r\n");
+  };
+  uint64_t idle_at = 0;  // read inside deliver(), as above
+  sink_.on_result = [&](const Result&) { idle_at = uv_now(&loop_); };
+  start_stall_meter();
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  ASSERT_TRUE(sink_.results[0].error.ok());
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kIdleTimeout) == 1; }, 3000))
+      << "a 1 s hint must beat the 10 s freeSocketTimeout";
+  const uint64_t idled = uv_now(&loop_) - idle_at;
+  // The hint minus a safety margin (a quarter of a short hint): 750 ms.
+  EXPECT_GE(idled, 750u);
+  if (max_stall_ms() < 100) {
+    EXPECT_LT(idled, 1000u) << "the socket outlived the server's own keep-alive timeout";
+  } else {
+    std::cerr << "note: loop stalled " << max_stall_ms() << " ms; upper bound not checked\n";
+  }
+}
+
+TEST_F(PoolTest, KeepAliveHintOfZeroClosesTheSocketAfterTheResponse) {
+  start_pool(Config{});
+  server_->script.respond = [](const ServerRequest& r) {
+    return http_response(r.target, 200, "Keep-Alive: timeout=0\r\n");
+  };
+  send(1, "/one");
+  ASSERT_TRUE(wait_results(1));
+  EXPECT_TRUE(sink_.results[0].error.ok());
+  EXPECT_EQ(sink_.results[0].body, "/one");
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kServerClosed) == 1; }));
+  send(2, "/two");
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_FALSE(sink_.results[1].reused);
+  EXPECT_EQ(server_->connections().size(), 2u);
+}
+
+TEST_F(PoolTest, KeepAliveFalseSendsConnectionCloseAndUsesOneSocketPerRequest) {
+  Config c;
+  c.keep_alive = false;
+  start_pool(c);
+  for (uintptr_t i = 1; i <= 3; i++) {
+    send(i, "/" + std::to_string(i));
+    ASSERT_TRUE(wait_results(i));
+    EXPECT_TRUE(sink_.results.back().error.ok()) << sink_.results.back().error.message;
+    EXPECT_FALSE(sink_.results.back().reused);
+  }
+  EXPECT_EQ(server_->connections().size(), 3u);
+  for (const ServerRequest& r : server_->requests()) EXPECT_EQ(r.header("connection"), "close");
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kNoKeepAlive) == 3; }));
+  EXPECT_EQ(metrics().idle_connections, 0u);
+}
+
+TEST_F(PoolTest, ServerConnectionCloseIsHonoured) {
+  start_pool(Config{});
+  server_->script.respond = [](const ServerRequest& r) {
+    return http_response(r.target, 200, "Connection: close\r\n");
+  };
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  EXPECT_TRUE(sink_.results[0].error.ok());
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kServerClosed) == 1; }));
+  EXPECT_EQ(metrics().idle_connections, 0u);
+  send(2);
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_FALSE(sink_.results[1].reused);
+  EXPECT_EQ(server_->connections().size(), 2u);
+}
+
+TEST_F(PoolTest, MaxRequestsPerSocketRecyclesTheSocket) {
+  Config c;
+  c.max_requests_per_socket = 2;
+  start_pool(c);
+  for (uintptr_t i = 1; i <= 3; i++) {
+    send(i);
+    ASSERT_TRUE(wait_results(i));
+    EXPECT_TRUE(sink_.results.back().error.ok());
+  }
+  EXPECT_EQ(server_->connections().size(), 2u);
+  EXPECT_EQ(server_->connections()[0].requests, 2u);
+  EXPECT_EQ(sink_.closed_with(CloseReason::kMaxRequests), 1u);
+}
+
+TEST_F(PoolTest, MaxTotalSocketsEvictsAnIdleSocketOfAnotherOrigin) {
+  Config c;
+  c.max_total_sockets = 1;
+  start_pool(c);
+  const std::string other = "http://localhost:" + std::to_string(server_->port());
+  send(1, "/a");
+  ASSERT_TRUE(wait_results(1));
+  Send s;
+  s.id = 2;
+  s.target = "/b";
+  execute_to(other, server_->port(), s);
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_TRUE(sink_.results[1].error.ok()) << sink_.results[1].error.message;
+  EXPECT_EQ(server_->connections().size(), 2u);
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kMaxFree) == 1; }));
+  const cpc::MetricsSnapshot m = metrics();
+  EXPECT_EQ(m.idle_connections, 1u);
+  for (const cpc::OriginMetrics& o : m.origins) EXPECT_EQ(o.total, o.origin == other ? 1u : 0u);
+  ASSERT_TRUE(run_until([&] { return server_->open_connections() == 1; }));
+}
+
+TEST_F(PoolTest, WarmupOpensIdleSocketsAndReportsTheCount) {
+  Config c;
+  c.max_sockets = 3;
+  start_pool(c);
+  int tag = 0;
+  pool().warmup(origin(), "127.0.0.1", server_->port(), false, 5, &tag);  // capped at 3
+  ASSERT_TRUE(run_until([&] { return !sink_.notices.empty(); }));
+  EXPECT_EQ(sink_.notices[0].notice.kind, cpc::Notice::Kind::kWarmupDone);
+  EXPECT_EQ(sink_.notices[0].notice.user, &tag);
+  EXPECT_EQ(sink_.notices[0].notice.value, 3u);
+  EXPECT_EQ(metrics().idle_connections, 3u);
+  EXPECT_EQ(server_->connections().size(), 3u);
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  EXPECT_EQ(server_->connections().size(), 3u) << "a request after warmup uses a warm socket";
+}
+
+TEST_F(PoolTest, ClosesAnIdleSocketTheServerClosed) {
+  start_pool(Config{});
+  send(1, "/one");
+  ASSERT_TRUE(wait_results(1));
+  server_->close_idle();
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kServerClosed) == 1; }));
+  EXPECT_EQ(metrics().idle_connections, 0u);
+  send(2, "/two");
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_TRUE(sink_.results[1].error.ok()) << sink_.results[1].error.message;
+  EXPECT_EQ(sink_.results[1].body, "/two");
+  EXPECT_EQ(server_->connections().size(), 2u);
+}
+
+TEST_F(PoolTest, ClosesAnIdleSocketThatReceivesUnsolicitedBytes) {
+  start_pool(Config{});
+  send(1, "/one");
+  ASSERT_TRUE(wait_results(1));
+  server_->send_to_all(http_response("poison"));
+  ASSERT_TRUE(run_until([&] { return sink_.closed_with(CloseReason::kServerClosed) == 1; }));
+  send(2, "/two");
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_TRUE(sink_.results[1].error.ok()) << sink_.results[1].error.message;
+  EXPECT_EQ(sink_.results[1].body, "/two") << "unsolicited bytes answered a later request";
+  EXPECT_EQ(server_->connections().size(), 2u);
+}
+
+TEST_F(PoolTest, BytesAfterAResponseAreNeverParsedAsTheNextResponse) {
+  start_pool(Config{});
+  server_->script.extra_bytes = http_response("poison");
+  send(1, "/one");
+  ASSERT_TRUE(wait_results(1));
+  EXPECT_TRUE(sink_.results[0].error.ok()) << sink_.results[0].error.message;
+  EXPECT_EQ(sink_.results[0].body, "/one");
+  ASSERT_TRUE(run_until([&] { return sink_.count(EventType::kSocketClosed) == 1; }));
+  EXPECT_EQ(metrics().idle_connections, 0u);
+  server_->script.extra_bytes.clear();
+  send(2, "/two");
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_EQ(sink_.results[1].body, "/two");
+  EXPECT_FALSE(sink_.results[1].reused);
+  EXPECT_EQ(server_->connections().size(), 2u);
+}
+
+}  // namespace
+}  // namespace cpc_test
