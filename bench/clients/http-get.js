@@ -1,0 +1,23 @@
+'use strict';
+
+// Shared by the http.Agent and agentkeepalive adapters: one GET through `agent`,
+// resolving with the full body's length once every chunk has arrived.
+const http = require('node:http');
+
+function httpGet(agent, host, port, path) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, host, port, path, method: 'GET' }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+        else resolve(chunks.length === 1 ? chunks[0].length : Buffer.concat(chunks).length);
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+module.exports = { httpGet };

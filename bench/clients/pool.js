@@ -1,0 +1,26 @@
+'use strict';
+
+// connection-pool-core: pool.execute(url) resolves with the whole body in a Buffer.
+const { ConnectionPoolCore } = require('../..');
+
+module.exports = {
+  id: 'pool',
+  name: 'connection-pool-core',
+  create({ origin, connections, idleTimeoutMs }) {
+    const pool = new ConnectionPoolCore({
+      maxSockets: connections,
+      maxFreeSockets: connections,
+      ...(idleTimeoutMs && { freeSocketTimeout: idleTimeoutMs }),
+    });
+    return {
+      async request(path) {
+        const res = await pool.execute(origin + path);
+        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+        return res.body.length;
+      },
+      // Opens idle sockets without a request (the idle-memory scenario's second variant).
+      warmup: (path, count) => pool.warmup(origin + path, count),
+      close: () => pool.close(),
+    };
+  },
+};
