@@ -17,6 +17,11 @@ namespace {
 // and the parser copies what it keeps, so every socket can share it.
 constexpr size_t kReadBufferSize = 64 * 1024;
 thread_local char g_read_buffer[kReadBufferSize];
+// TLS scratch, shared like the read buffer: every use is synchronous (the
+// plaintext is parsed, the ciphertext written or copied into the socket's
+// queue before the call returns), so no socket keeps a 16 KiB buffer.
+thread_local std::string g_tls_plain;   // decrypted bytes of one read
+thread_local std::string g_tls_cipher;  // handshake flights / records to send
 
 Connection* from(uv_handle_t* h) { return static_cast<Connection*>(h->data); }
 
@@ -164,12 +169,13 @@ void Connection::on_connect(uv_connect_t* req, int status) {
       return;
     }
     c->tls_ = std::make_unique<TlsSession>(ctx, c->origin->host(), c->origin->key());
-    c->tls_out_.clear();
-    if (c->tls_->start(&c->tls_out_) != TlsSession::Status::kOk) {
+    std::string& hello = g_tls_cipher;
+    hello.clear();
+    if (c->tls_->start(&hello) != TlsSession::Status::kOk) {
       c->connect_failed(c->tls_->error());
       return;
     }
-    c->write_raw(c->tls_out_.data(), c->tls_out_.size());
+    c->write_raw(hello.data(), hello.size());
     return;
   }
   c->connected();
@@ -210,14 +216,16 @@ void Connection::on_deferred_error(uv_timer_t* t) {
 void Connection::send(const std::string& head, const std::string& body) {
   origin->pool()->counters().bytes_sent += head.size() + body.size();
   if (tls_) {
-    tls_out_.clear();
-    if (!tls_->encrypt(head.data(), head.size(), &tls_out_) ||
-        (!body.empty() && !tls_->encrypt(body.data(), body.size(), &tls_out_))) {
+    std::string& cipher = g_tls_cipher;
+    cipher.clear();
+    if (!tls_->encrypt(head.data(), head.size(), &cipher) ||
+        (!body.empty() && !tls_->encrypt(body.data(), body.size(), &cipher))) {
       deferred_error_ = tls_->error();
       uv_timer_start(&timer_, on_deferred_error, 0, 0);
       return;
     }
-    write_raw(tls_out_.data(), tls_out_.size());
+    write_raw(cipher.data(), cipher.size());
+    if (cipher.capacity() > 256 * 1024) std::string().swap(cipher);  // after a big upload
     return;
   }
   if (!write_pending()) {
@@ -306,6 +314,9 @@ bool Connection::looks_alive() const {
 
 void Connection::on_idle() {
   if (tls_) tls_->trim();
+  // Queues that carried a large body give their memory back.
+  if (!writing_) std::string().swap(write_inflight_);
+  if (write_queued_.empty()) std::string().swap(write_queued_);
 }
 
 bool Connection::tls_resumed() const { return tls_ && tls_->resumed(); }
@@ -347,10 +358,12 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 
 // Ciphertext in: handshake progress, plaintext for the parser, close_notify.
 void Connection::on_tls_input(const char* data, size_t len) {
-  tls_plain_.clear();
-  tls_out_.clear();
-  TlsSession::Status st = tls_->on_input(data, len, &tls_plain_, &tls_out_);
-  if (!tls_out_.empty()) write_raw(tls_out_.data(), tls_out_.size());
+  std::string& plain = g_tls_plain;
+  std::string& cipher = g_tls_cipher;
+  plain.clear();
+  cipher.clear();
+  TlsSession::Status st = tls_->on_input(data, len, &plain, &cipher);
+  if (!cipher.empty()) write_raw(cipher.data(), cipher.size());
   if (state == State::kConnecting) {
     if (st == TlsSession::Status::kHandshakeDone || tls_->handshake_done()) {
       connected();
@@ -367,18 +380,21 @@ void Connection::on_tls_input(const char* data, size_t len) {
     }
   }
   // Plaintext first: a close or failure may follow a complete response.
-  if (!tls_plain_.empty()) {
-    origin->pool()->counters().bytes_received += tls_plain_.size();
-    // Parsing may recycle this connection for the next request; the bytes
-    // stay valid because only the read path writes tls_plain_.
-    origin->on_bytes(this, tls_plain_.data(), tls_plain_.size());
+  if (!plain.empty()) {
+    origin->pool()->counters().bytes_received += plain.size();
+    // Nothing below reads from the socket, so `plain` stays intact while the
+    // parser (and a request started from its completion) runs.
+    origin->on_bytes(this, plain.data(), plain.size());
     if (state == State::kClosing) return;
   }
   if (st == TlsSession::Status::kError) {
     origin->on_transport_error(this, tls_->error());
   } else if (st == TlsSession::Status::kClosed) {
     origin->on_eof(this, UV_EOF);
+  } else if (state == State::kIdle) {
+    tls_->trim();  // a ticket read while idle: drop the record buffers again
   }
+  if (plain.capacity() > 256 * 1024) std::string().swap(plain);  // after a big download
 }
 
 void Connection::close_handles() {

@@ -125,9 +125,9 @@ class Connection {
   std::string write_queued_;      // bytes to send once it is done
   // https only: the TLS layer between the socket and the parser. Owned;
   // created when TCP connects, freed with the Connection.
+  // Its scratch buffers are per thread (connection.cc), so an idle TLS
+  // socket holds only what OpenSSL holds.
   std::unique_ptr<TlsSession> tls_;
-  std::string tls_out_;           // ciphertext produced by encrypt()/on_input()
-  std::string tls_plain_;         // plaintext produced by on_input()
   struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
   struct addrinfo* next_addr_ = nullptr;
   sockaddr_storage literal_addr_;

@@ -150,7 +150,7 @@ void OriginPool::pump() {
   }
 }
 
-void OriginPool::assign(Connection* c, Request* req) {
+void OriginPool::assign(Connection* c, Request* req, bool waited_for_connect) {
   transition(c, Connection::State::kActive);
   c->request = req;
   req->conn = c;
@@ -174,7 +174,8 @@ void OriginPool::assign(Connection* c, Request* req) {
     }
   } else {
     k.new_connections++;
-    req->connect_ms = c->connect_ms;
+    // A socket opened earlier (warmup) cost this request no connect time.
+    req->connect_ms = waited_for_connect ? c->connect_ms : 0;
   }
   const Config& cfg = pool_->config();
   c->parser.begin(&req->response, req->head_request, cfg.max_header_size, cfg.max_response_size);
@@ -198,11 +199,11 @@ void OriginPool::on_connected(Connection* c) {
     c->reserved = nullptr;
     reserved_connecting_--;
     waiting_fresh_--;
-    assign(c, req);
+    assign(c, req, true);
     return;
   }
   if (!queue_.empty()) {
-    assign(c, queue_.pop_front());
+    assign(c, queue_.pop_front(), true);
     return;
   }
   transition(c, Connection::State::kIdle);

@@ -93,7 +93,7 @@ class OriginPool {
   ConnList& list_for(Connection::State s);
   Connection* open_connection(Request* reserved, WarmupOp* warmup);
   Connection* take_idle();
-  void assign(Connection* c, Request* req);
+  void assign(Connection* c, Request* req, bool waited_for_connect = false);
   void release(Connection* c);
   void close_connection(Connection* c, CloseReason reason);
   void finish_response(Connection* c, bool extra_bytes);

@@ -74,7 +74,16 @@ TlsSession::TlsSession(TlsContext* ctx, const std::string& host, const std::stri
   }
   // SSL_set_session takes its own reference; failing it only costs a full
   // handshake.
-  if (SSL_SESSION* session = ctx_->session_for(origin_key_)) (void)SSL_set_session(ssl_, session);
+  if (SSL_SESSION* cached = ctx_->session_for(origin_key_)) {
+    // Offer a copy: at the end of a resumed TLS 1.3 handshake OpenSSL marks
+    // the session it used not resumable, and a server that sends no new
+    // ticket on resumption (Node's) would leave the cache with nothing for
+    // the next socket. https.Agent reuses its session the same way.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(cached)) {
+      (void)SSL_set_session(ssl_, copy);
+      SSL_SESSION_free(copy);  // SSL_set_session took its own reference
+    }
+  }
   ERR_clear_error();
 }
 

@@ -129,7 +129,12 @@ function decodeChunked(buffer, start) {
   for (;;) {
     const lineEnd = buffer.indexOf('\r\n', pos);
     if (lineEnd === -1) return null;
-    const size = parseInt(buffer.subarray(pos, lineEnd).toString('latin1'), 16);
+    const sizeText = buffer.subarray(pos, lineEnd).toString('latin1').split(';')[0].trim();
+    if (!/^[0-9a-fA-F]+$/.test(sizeText)) {
+      // Fail loudly: a NaN size would make this loop spin forever.
+      throw new Error(`test server: bad chunk size ${JSON.stringify(sizeText)}`);
+    }
+    const size = parseInt(sizeText, 16);
     pos = lineEnd + 2;
     if (size === 0) {
       const trailerEnd = buffer.indexOf('\r\n', pos);
