@@ -142,6 +142,10 @@ export interface PoolMetrics {
   averageReuseTime: number;
   /** Sockets found in no valid state by the audit; `0` in a correct pool. */
   socketLeaks: number;
+  /** TLS handshakes completed (full + resumed). */
+  tlsHandshakes: number;
+  /** TLS handshakes completed by resuming a cached session. */
+  tlsResumed: number;
   bytesSent: number;
   bytesReceived: number;
   /** Bytes held by the native core now. */
