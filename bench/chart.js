@@ -31,6 +31,22 @@ function compact(v) {
   return v.toFixed(2).replace(/0$/, '').replace(/\.0$/, '');
 }
 
+// A group label on one line, or split at its commas onto two when it would be wider
+// than its group (≈5.8 px per character at the group font size).
+function labelLines(label, groupW) {
+  const fits = (t) => t.length * 5.8 <= groupW * 0.95;
+  if (fits(label)) return [label];
+  const parts = label.split(', ');
+  let best = null;
+  for (let i = 1; i < parts.length; i++) {
+    const a = parts.slice(0, i).join(', ');
+    const b = parts.slice(i).join(', ');
+    const width = Math.max(a.length, b.length);
+    if (!best || width < best.width) best = { lines: [`${a},`, b], width };
+  }
+  return best ? best.lines : [label];
+}
+
 // groups: [{ label, values: [number|null per client] }]
 function panel(y, title, groups, clients) {
   const out = [];
@@ -64,8 +80,10 @@ function panel(y, title, groups, clients) {
       out.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(by - 3).toFixed(1)}" class="value" ` +
         `text-anchor="middle">${compact(v)}</text>`);
     });
-    out.push(`<text x="${(MARGIN_LEFT + (gi + 0.5) * groupW).toFixed(1)}" y="${bottom + 16}" ` +
-      `class="group" text-anchor="middle">${esc(g.label)}</text>`);
+    const cx = (MARGIN_LEFT + (gi + 0.5) * groupW).toFixed(1);
+    const lines = labelLines(g.label, groupW);
+    const tspans = lines.map((l, li) => `<tspan x="${cx}" dy="${li === 0 ? 0 : 13}">${esc(l)}</tspan>`).join('');
+    out.push(`<text x="${cx}" y="${bottom + 16}" class="group" text-anchor="middle">${tspans}</text>`);
   });
   out.push(`<line x1="${MARGIN_LEFT}" x2="${WIDTH - MARGIN_RIGHT}" y1="${bottom}" y2="${bottom}" class="axis"/>`);
   return out.join('\n');

@@ -8,10 +8,13 @@
 // throughput jobs so the JIT stays warm, as in a long-running service.
 //
 //   { mode: 'throughput', client, origin, path, expectedBytes, inflight, connections,
-//     warmupMs, durationMs }
+//     warmupMs, durationMs, ca }
+//     (`ca`: for an https: origin, the PEM of the CA the client verifies the server with.)
 //     `inflight` loops each send a request as soon as their previous one has been read
-//     in full. After `warmupMs` the run is measured for `durationMs`: requests completed
-//     in the window, their latencies (p50/p99), and the CPU the process used.
+//     in full. Once every loop has had its first response (so every connection, and its
+//     TLS handshake, is established: `openMs` after the start) and `warmupMs` more have
+//     passed, the run is measured for `durationMs`: requests completed in the window,
+//     their latencies (p50/p99), and the CPU the process used.
 //
 //   { mode: 'idle', client, origin, path, expectedBytes, sockets, open }
 //     Memory per idle keep-alive socket, in a fresh process started with --expose-gc:
@@ -50,14 +53,19 @@ function checkBytes(n, expected) {
 
 async function throughput(job) {
   const adapter = loadClient(job.client);
-  const client = adapter.create({ origin: job.origin, connections: job.connections });
+  const client = adapter.create({ origin: job.origin, connections: job.connections, ca: job.ca });
   const latencies = new SampleBuffer();
   let completed = 0;
   let recording = false;
   let stopping = false;
   let failure = null;
+  let firstPending = job.inflight;
+  let allStarted;
+  const started = new Promise((resolve) => (allStarted = resolve));
+  const t0Run = performance.now();
 
   async function loop() {
+    let first = true;
     while (!stopping) {
       const t0 = performance.now();
       let n;
@@ -67,16 +75,23 @@ async function throughput(job) {
       } catch (err) {
         failure = failure || err;
         stopping = true;
+        allStarted();
         return;
       }
       completed++;
       if (recording) latencies.push(performance.now() - t0);
+      if (first) {
+        first = false;
+        if (--firstPending === 0) allStarted();
+      }
     }
   }
 
   const loops = [];
   for (let i = 0; i < job.inflight; i++) loops.push(loop());
 
+  await started;
+  const openMs = performance.now() - t0Run;
   await sleep(job.warmupMs);
   const startCount = completed;
   const startCpu = process.cpuUsage();
@@ -103,6 +118,7 @@ async function throughput(job) {
     p50,
     p99,
     cpuUsPerReq: (cpu.user + cpu.system) / requests,
+    openMs,
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
   };
@@ -125,7 +141,7 @@ async function settleAndGc() {
 async function idle(job) {
   if (typeof global.gc !== 'function') throw new Error('idle mode needs --expose-gc');
   const adapter = loadClient(job.client);
-  const options = { origin: job.origin, connections: job.sockets, idleTimeoutMs: 120000 };
+  const options = { origin: job.origin, connections: job.sockets, idleTimeoutMs: 120000, ca: job.ca };
 
   const throwaway = adapter.create(options);
   await burst(throwaway, job, 16);

@@ -36,6 +36,9 @@ const SCENARIOS = [
   { id: 'c64', name: '64 in flight, 64 sockets', inflight: 64, connections: 64, route: 'small' },
   { id: 'c256', name: '256 in flight, 50 sockets', inflight: 256, connections: 50, route: 'small' },
   { id: 'body16k', name: '16 KiB bodies, 64 in flight', inflight: 64, connections: 64, route: 'large' },
+  // Over TLS to the server's second listener, each client verifying its certificate
+  // against the test CA made at start (see bench/server.js).
+  { id: 'https', name: 'https, 64 in flight, 64 sockets', inflight: 64, connections: 64, route: 'small', tls: true },
 ];
 const IDLE = { route: 'small' };
 
@@ -52,7 +55,8 @@ function idleVariants(clients) {
 }
 
 // firstWarmupMs: unmeasured time of a client process's first run (JIT warm-up);
-// warmupMs: of every later run (the fresh client opens its sockets and fills the pipe).
+// warmupMs: of every later run. Both count from when every in-flight loop has had its
+// first response (the fresh client has opened its sockets and done its TLS handshakes).
 const PROFILES = {
   full: { rounds: 7, firstWarmupMs: 2500, warmupMs: 300, durationMs: 1000, idleRounds: 3 },
   quick: { rounds: 3, firstWarmupMs: 1200, warmupMs: 100, durationMs: 300, idleRounds: 1 },
@@ -63,7 +67,7 @@ const USAGE = `usage: npm run bench -- [options]
   --update-docs         also write docs/bench-chart.svg (the README's chart)
   --rounds N            rounds of every scenario and client (default 7, quick 3)
   --duration MS         measured time per run (default 1000, quick 300)
-  --warmup MS           unmeasured time before it (default 300, quick 100)
+  --warmup MS           unmeasured time before it, after the sockets are open (default 300, quick 100)
   --first-warmup MS     ... in a client process's first run (default 2500, quick 1200)
   --idle-sockets N      idle sockets for the RSS scenario (default 1000; 0 skips it)
   --idle-rounds N       rounds of the RSS scenario (default 3, quick 1)
@@ -241,7 +245,8 @@ async function runThroughput(ctx, scenario, clientId) {
   const job = {
     mode: 'throughput',
     client: clientId,
-    origin: server.origin,
+    origin: scenario.tls ? server.tls.origin : server.origin,
+    ...(scenario.tls && { ca: server.tls.ca }),
     path: server.routes[scenario.route],
     expectedBytes: server.sizes[scenario.route],
     inflight: scenario.inflight,
@@ -368,6 +373,7 @@ function summarize(ctx, results) {
         p50: m('p50'),
         p99: m('p99'),
         cpuUsPerReq: m('cpuUsPerReq'),
+        openMs: m('openMs'),
         sockets: m('sockets'),
         serverBusy: m('serverBusy'),
         rpsVsPool: medianRatio(rounds, ref, 'rps'),
@@ -440,21 +446,26 @@ function markdown(ctx, summary) {
     }
   }
   out.push('');
-  out.push('https: pending HTTPS support');
-  out.push('');
   const busy = summary.scenarios.flatMap((s) => Object.values(s.clients).map((r) => r.serverBusy)).filter((v) => v != null);
   const notes = [
     `Medians of ${opts.rounds} rounds; every round runs each client once per scenario, back to back, in an order ` +
       `rotated each round. "vs pool": median over rounds of the client's figure ÷ connection-pool-core's in the ` +
       `same round (req/s below 1× = slower; CPU above 1× = more CPU per request).`,
     `Each client runs in its own long-lived process (warmed up for ${opts.firstWarmupMs} ms in its first run), ` +
-      `with a fresh pool/agent per run and ${opts.warmupMs} ms unmeasured before each measured window. ` +
+      `with a fresh pool/agent per run; the measured window starts ${opts.warmupMs} ms after every in-flight ` +
+      `request has had its first response (every socket open, TLS handshakes done). ` +
       `CPU µs/req: user + system CPU of the client's process over the window ÷ requests completed in it. ` +
       `Latency: from the call to the full body read. Sockets: connections the server accepted during the run.`,
     ctx.pin
       ? `Server pinned to CPU 0, each client in its own process pinned to CPU 1 (taskset).`
       : `Not pinned (${ctx.pinWhy}): client CPU figures include more noise.`,
     busy.length ? `Server busy during measured windows: at most ${fmt.pct(Math.max(...busy))} of its CPU.` : null,
+    summary.scenarios.some((s) => s.tls)
+      ? `https: the same server's TLS listener (TLSv1.2/TLSv1.3, session cache and tickets on), EC P-256 certificate for 127.0.0.1 signed by a test CA made with \`openssl\` at ` +
+        `start; every client verifies it against that CA (pool: tls.ca; https.Agent and agentkeepalive's HttpsAgent: ` +
+        `ca; undici: connect.ca). The handshakes fall before the measured window: it measures ` +
+        `keep-alive requests over established TLS connections.`
+      : null,
     summary.idle
       ? `Idle memory: growth of the client process's RSS (and of its JS heap in use) from a warmed-up, ` +
         `garbage-collected baseline to after ${summary.idle.sockets.toLocaleString('en-US')} concurrent requests ` +
@@ -576,11 +587,18 @@ async function main() {
   });
   ctx.server = server;
   registerCleanup(server);
-  process.stderr.write(`server: ${server.version} at ${server.origin}, pid ${server.pid} (${server.note})\n`);
+  process.stderr.write(`server: ${server.version} at ${server.origin}` +
+    `${server.tls ? ` and ${server.tls.origin}` : ''}, pid ${server.pid} (${server.note})\n`);
   process.stderr.write(ctx.pin
     ? 'pinning: server on CPU 0, clients on CPU 1 (taskset)\n'
     : `pinning: off (${ctx.pinWhy})\n`);
   if (server.kind !== 'nginx') ctx.notes.push(`Server: ${server.note}.`);
+  if (!server.tls && opts.scenarios.some((s) => s.tls)) {
+    opts.scenarios = opts.scenarios.filter((s) => !s.tls);
+    ctx.notes.push(`https scenario skipped: no TLS listener (${server.tlsUnavailable}).`);
+    process.stderr.write(`note: ${ctx.notes[ctx.notes.length - 1]}\n`);
+    if (opts.scenarios.length === 0 && ctx.idleSockets === 0) throw new Error('nothing to run');
+  }
 
   const results = { scenarios: {}, idle: {} };
   for (const s of opts.scenarios) {
@@ -655,7 +673,14 @@ async function main() {
       ...ctx.meta,
       node: process.version,
       platform: `${os.type()} ${os.release()} ${os.arch()}`,
-      server: { kind: server.kind, version: server.version, note: server.note },
+      server: {
+        kind: server.kind,
+        version: server.version,
+        note: server.note,
+        tls: server.tls
+          ? { origin: server.tls.origin, protocols: ['TLSv1.2', 'TLSv1.3'], certificate: 'EC P-256, SAN IP:127.0.0.1 DNS:localhost, signed by a test CA made at start' }
+          : { unavailable: server.tlsUnavailable },
+      },
       pinned: ctx.pin ? { server: 0, client: 1 } : null,
       profile: opts.quick ? 'quick' : 'full',
       rounds: opts.rounds,
@@ -674,13 +699,13 @@ async function main() {
       name: s.name,
       inflight: s.inflight,
       connections: s.connections,
+      scheme: s.tls ? 'https' : 'http',
       path: server.routes[s.route],
       bodyBytes: server.sizes[s.route],
       median: s.clients,
       rounds: results.scenarios[s.id],
     })),
     idle: summary.idle && { ...summary.idle, median: summary.idle.variants, variants: undefined, rounds: results.idle },
-    https: 'pending HTTPS support',
     targets: targetList.map(({ target, value, met }) => ({ target, value, met })),
     table,
   };

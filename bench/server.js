@@ -6,11 +6,17 @@
 //     configured in a private temp dir (own pid, logs and temp paths), 1 worker;
 //   - otherwise the fallback below: Node's `http` in one child process
 //     (`node bench/server.js --fallback`).
-// Both serve the same routes on 127.0.0.1:
+// Both serve the same routes on 127.0.0.1, over plain HTTP on one port and over TLS
+// (TLSv1.2/TLSv1.3, same keep-alive settings) on a second one:
 //   /small     200, 2-byte JSON `{}`
 //   /16k       200, 16 KiB body
-//   /__status  server-side connection counters (nginx stub_status, or JSON from the fallback)
+//   /__status  server-side connection counters (nginx stub_status, or JSON from the fallback),
+//              counting the connections of both listeners
 // and both are stopped by PID (the one we spawned) at the end, on SIGINT and on errors.
+// The TLS listener's certificate is made at start with the `openssl` CLI in the server's
+// temp dir: a test CA and a leaf for IP:127.0.0.1 and DNS:localhost signed by it (EC P-256);
+// clients verify it against that CA (server.tls.ca). Without `openssl` the server runs
+// without the TLS listener (server.tls = null, server.tlsUnavailable says why).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -18,6 +24,7 @@ const path = require('node:path');
 const http = require('node:http');
 const net = require('node:net');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const https = require('node:https');
 
 const ROUTES = { small: '/small', large: '/16k', status: '/__status' };
 const SIZES = { small: 2, large: 16 * 1024 };
@@ -27,6 +34,62 @@ function largeBody() {
   const buf = Buffer.alloc(SIZES.large);
   for (let i = 0; i < buf.length; i++) buf[i] = 0x61 + (i % 26);
   return buf;
+}
+
+// ---- the TLS listener's certificates -------------------------------------------------
+
+const OPENSSL_REQ_CNF = `[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = placeholder
+`;
+const LEAF_EXT = `basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid
+subjectKeyIdentifier = hash
+subjectAltName = IP:127.0.0.1, DNS:localhost
+`;
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function openssl(args, cwd) {
+  try {
+    execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    if (err.code === 'ENOENT') throw new Error('the `openssl` command is not installed (apt-get install openssl)');
+    const stderr = err.stderr ? err.stderr.toString().trim() : '';
+    throw new Error(`openssl ${args[0]} failed: ${stderr || err.message}`);
+  }
+}
+
+// A test CA and a leaf signed by it, in `dir` (own minimal openssl config, none of the
+// system's). Returns the paths and the CA's PEM. Files are world-readable like the rest
+// of the nginx dir (a throw-away key for 127.0.0.1, removed with the dir at the end).
+function makeCerts(dir) {
+  fs.writeFileSync(path.join(dir, 'req.cnf'), OPENSSL_REQ_CNF);
+  fs.writeFileSync(path.join(dir, 'leaf.ext'), LEAF_EXT);
+  openssl(['req', '-x509', '-config', 'req.cnf', ...EC_KEY, '-keyout', 'ca.key', '-out', 'ca.pem',
+    '-subj', '/CN=connection-pool-core bench CA', '-days', '30',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    '-addext', 'subjectKeyIdentifier=hash'], dir);
+  openssl(['req', '-new', '-config', 'req.cnf', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr',
+    '-subj', '/CN=localhost'], dir);
+  openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '0x1001',
+    '-days', '30', '-sha256', '-extfile', 'leaf.ext', '-out', 'leaf.pem'], dir);
+  const files = { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'leaf.pem'), key: path.join(dir, 'leaf.key') };
+  for (const f of Object.values(files)) fs.chmodSync(f, 0o644);
+  return { ...files, caPem: fs.readFileSync(files.ca, 'utf8') };
+}
+
+// makeCerts, or null (and why) when it cannot; the bench then skips its https scenario.
+function tryMakeCerts(dir) {
+  try {
+    return { certs: makeCerts(dir), why: null };
+  } catch (err) {
+    return { certs: null, why: err.message.split('\n')[0] };
+  }
 }
 
 function findNginx() {
@@ -178,7 +241,7 @@ function nginxGroup() {
   return 'nobody';
 }
 
-function nginxConfig(dir, port, maxConnections) {
+function nginxConfig(dir, port, maxConnections, tls) {
   const workerConnections = Math.max(1024, maxConnections * 2 + 256);
   const p = (...parts) => path.join(dir, ...parts);
   // Workers drop root privileges (to nobody) when the master runs as root; the temp
@@ -213,7 +276,14 @@ http {
   scgi_temp_path ${p('tmp', 'scgi')};
 
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port} backlog=4096;${tls ? `
+    listen 127.0.0.1:${tls.port} ssl backlog=4096;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_timeout 10m;
+    ssl_session_tickets on;` : ''}
     location = ${ROUTES.small} {
       default_type application/json;
       return 200 '{}';
@@ -246,11 +316,14 @@ function nginxVersion(bin) {
 }
 
 class BenchServer {
-  constructor({ kind, version, port, child, dir, workerPids, note }) {
+  // tls: { port, ca (PEM) } of the TLS listener, or null (tlsUnavailable: why).
+  constructor({ kind, version, port, child, dir, workerPids, note, tls = null, tlsUnavailable = null }) {
     this.kind = kind;
     this.version = version;
     this.port = port;
     this.origin = `http://127.0.0.1:${port}`;
+    this.tls = tls && { port: tls.port, origin: `https://127.0.0.1:${tls.port}`, ca: tls.ca };
+    this.tlsUnavailable = tls ? null : tlsUnavailable || 'no TLS listener';
     this.pid = child.pid;
     this.child = child;
     this.dir = dir;
@@ -333,8 +406,12 @@ async function startNginx(bin, { cpu, maxConnections }) {
     fs.mkdirSync(path.join(dir, 'www'), { mode: 0o755 });
     fs.writeFileSync(path.join(dir, 'www', '16k.bin'), largeBody(), { mode: 0o644 });
     const port = await freePort();
+    const { certs, why } = tryMakeCerts(dir);
+    let tlsPort = null;
+    while (certs && (tlsPort === null || tlsPort === port)) tlsPort = await freePort();
+    const tls = certs && { port: tlsPort, cert: certs.cert, key: certs.key, ca: certs.caPem };
     const conf = path.join(dir, 'nginx.conf');
-    fs.writeFileSync(conf, nginxConfig(dir, port, maxConnections));
+    fs.writeFileSync(conf, nginxConfig(dir, port, maxConnections, tls));
     const argv = pinnedCommand(cpu, [bin, '-p', `${dir}/`, '-c', conf, '-e', path.join(dir, 'error.log')]);
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -352,6 +429,7 @@ async function startNginx(bin, { cpu, maxConnections }) {
     };
     try {
       await waitForPort(port, child, 5000, describe);
+      if (tls) await waitForPort(tls.port, child, 5000, describe);
     } catch (err) {
       lastError = err;
       try {
@@ -376,37 +454,50 @@ async function startNginx(bin, { cpu, maxConnections }) {
       dir,
       workerPids: workers,
       note: `${bin}, 1 worker`,
+      tls,
+      tlsUnavailable: why,
     });
   }
   throw lastError;
 }
 
 async function startFallback({ cpu, why }) {
-  const argv = pinnedCommand(cpu, [process.execPath, __filename, '--fallback']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpc-bench-node-'));
+  const { certs, why: tlsWhy } = tryMakeCerts(dir);
+  const args = [__filename, '--fallback'];
+  if (certs) args.push('--tls-cert', certs.cert, '--tls-key', certs.key);
+  const argv = pinnedCommand(cpu, [process.execPath, ...args]);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let tlsPort = null;
   const port = await new Promise((resolve, reject) => {
     let out = '';
     const onData = (d) => {
       out += d;
-      const m = /^PORT (\d+)$/m.exec(out);
+      const m = /^PORT (\d+)(?: TLS (\d+))?$/m.exec(out);
       if (m) {
         child.stdout.off('data', onData);
         child.stdout.resume();
+        if (m[2]) tlsPort = Number(m[2]);
         resolve(Number(m[1]));
       }
     };
     child.stdout.on('data', onData);
     child.once('error', reject);
     child.once('exit', (code, sig) => reject(new Error(`fallback server exited (${code ?? sig})`)));
+  }).catch((err) => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   return new BenchServer({
     kind: 'node',
     version: `node:http ${process.version}`,
     port,
     child,
-    dir: null,
+    dir,
     workerPids: [],
-    note: `fallback (${why}): Node http in one process; it may be the bottleneck`,
+    note: `fallback (${why}): Node http/https in one process; it may be the bottleneck`,
+    tls: certs && tlsPort ? { port: tlsPort, ca: certs.caPem } : null,
+    tlsUnavailable: tlsWhy,
   });
 }
 
@@ -426,7 +517,7 @@ function runFallback() {
   const large = largeBody();
   let accepts = 0;
   let active = 0;
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     if (req.url === ROUTES.small) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': small.length });
       res.end(small);
@@ -442,23 +533,44 @@ function runFallback() {
       res.end();
     }
     req.resume();
+  };
+  const arg = (name) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : null;
+  };
+  const servers = [http.createServer(handler)];
+  if (arg('--tls-cert')) {
+    servers.push(https.createServer({
+      cert: fs.readFileSync(arg('--tls-cert')),
+      key: fs.readFileSync(arg('--tls-key')),
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.3',
+    }, handler));
+  }
+  for (const server of servers) {
+    server.keepAliveTimeout = 65000;
+    server.headersTimeout = 66000;
+    server.requestTimeout = 0;
+    server.maxRequestsPerSocket = 0;
+    // 'connection' is the TCP connection on both (for https, before the handshake).
+    server.on('connection', (sock) => {
+      accepts++;
+      active++;
+      sock.setNoDelay(true);
+      sock.once('close', () => active--);
+    });
+  }
+  const listen = (server) => new Promise((resolve) => {
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => resolve(server.address().port));
   });
-  server.keepAliveTimeout = 65000;
-  server.headersTimeout = 66000;
-  server.requestTimeout = 0;
-  server.maxRequestsPerSocket = 0;
-  server.on('connection', (sock) => {
-    accepts++;
-    active++;
-    sock.setNoDelay(true);
-    sock.once('close', () => active--);
-  });
-  server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-    process.stdout.write(`PORT ${server.address().port}\n`);
+  Promise.all(servers.map(listen)).then(([port, tlsPort]) => {
+    process.stdout.write(tlsPort ? `PORT ${port} TLS ${tlsPort}\n` : `PORT ${port}\n`);
   });
   const quit = () => {
-    server.close();
-    server.closeAllConnections();
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
     process.exit(0);
   };
   process.on('SIGTERM', quit);

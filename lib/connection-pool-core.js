@@ -7,7 +7,8 @@ const binding = require('./binding');
 const { createPoolError } = require('./errors');
 const { resolveOptions } = require('./config');
 
-const kNative = Symbol('kNative');
+const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
+
 const kTargets = Symbol('kTargets');
 const kSettle = Symbol('kSettle');
 
@@ -41,7 +42,8 @@ function parseHeaderBlock(block) {
 }
 
 // Events the core produces; it queues them only while one has a listener.
-const POOL_EVENTS = ['socket:created', 'socket:reused', 'socket:closed', 'socket:error', 'leak'];
+const POOL_EVENTS = ['socket:created', 'socket:reused', 'socket:closed', 'socket:error', 'leak',
+  'endpoint:health', 'endpoint:breaker'];
 
 // Parsed URL parts by URL string: services call a handful of endpoints, so
 // a small cache turns the per-request URL parse into one Map lookup.
@@ -194,11 +196,57 @@ function makeBatchReader(settle) {
   };
 }
 
+// execute()'s init, checked: { method, headers (flat), body, timeout, signal,
+// idempotent }. Throws a PoolError for a bad field.
+function parseInit(init) {
+  const a = { method: 'GET', headers: undefined, body: undefined, timeout: -1, signal: undefined, idempotent: false };
+  if (init == null) return a;
+  if (typeof init !== 'object') throw createPoolError('ERR_INVALID_ARG_VALUE', 'init must be an object');
+  if (init.method !== undefined) {
+    if (typeof init.method !== 'string') {
+      throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.method must be a string');
+    }
+    a.method = init.method;
+  }
+  try {
+    a.headers = flattenHeaders(init.headers);
+  } catch {
+    throw createPoolError('ERR_INVALID_ARG_VALUE',
+      'init.headers must be an object, a Headers or an array of [name, value] pairs');
+  }
+  let body = init.body;
+  if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    if (body instanceof ArrayBuffer) {
+      body = new Uint8Array(body);
+    } else {
+      throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.body must be a string, Buffer, Uint8Array or null');
+    }
+  }
+  a.body = body;
+  if (init.timeout !== undefined) {
+    if (typeof init.timeout !== 'number' || !(init.timeout >= 0) || !Number.isFinite(init.timeout)) {
+      throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.timeout must be a number of ms >= 0');
+    }
+    a.timeout = Math.floor(init.timeout);
+  }
+  const signal = init.signal;
+  if (signal != null) {
+    if (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+      throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.signal must be an AbortSignal');
+    }
+    if (signal.aborted) throw abortError(signal);
+    a.signal = signal;
+  }
+  a.idempotent = init.idempotent === true;
+  return a;
+}
+
 class ConnectionPoolCore extends EventEmitter {
   constructor(options) {
     super();
     const resolved = resolveOptions(options);
     this[kTargets] = new Map();
+    this[kMaxResponseSize] = resolved.maxResponseSize;  // undefined: the core's default
     // Promise settlers by request slot; a slot is reused only after its
     // result was delivered, so an index is never shared by two live requests.
     this[kSettle] = { resolve: [], reject: [] };
@@ -237,58 +285,22 @@ class ConnectionPoolCore extends EventEmitter {
 
   execute(url, init) {
     let t;
-    let headers;
-    let body;
-    let method = 'GET';
-    let timeout = -1;
-    let signal;
+    let a;
     try {
       t = this.#target(url);
-      if (init != null) {
-        if (typeof init !== 'object') {
-          throw createPoolError('ERR_INVALID_ARG_VALUE', 'init must be an object');
-        }
-        if (init.method !== undefined) {
-          if (typeof init.method !== 'string') {
-            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.method must be a string');
-          }
-          method = init.method;
-        }
-        try {
-          headers = flattenHeaders(init.headers);
-        } catch {
-          throw createPoolError('ERR_INVALID_ARG_VALUE',
-            'init.headers must be an object, a Headers or an array of [name, value] pairs');
-        }
-        body = init.body;
-        if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
-          if (body instanceof ArrayBuffer) {
-            body = new Uint8Array(body);
-          } else {
-            throw createPoolError('ERR_INVALID_ARG_VALUE',
-              'init.body must be a string, Buffer, Uint8Array or null');
-          }
-        }
-        if (init.timeout !== undefined) {
-          if (typeof init.timeout !== 'number' || !(init.timeout >= 0) || !Number.isFinite(init.timeout)) {
-            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.timeout must be a number of ms >= 0');
-          }
-          timeout = Math.floor(init.timeout);
-        }
-        signal = init.signal;
-        if (signal != null) {
-          if (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
-            throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.signal must be an AbortSignal');
-          }
-          if (signal.aborted) throw abortError(signal);
-        }
-      }
+      a = parseInit(init);
     } catch (err) {
       return rejectLater(err);
     }
-    const native = this[kNative];
-    const handle = native.execute(t.id, method === 'GET' ? undefined : method, headers, body, timeout);
+    const handle = this[kNative].execute(t.id, a.method === 'GET' ? undefined : a.method, a.headers,
+      a.body, a.timeout);
+    return this[kTrack](handle, a.signal);
+  }
+
+  // The promise of a native request handle (execute() and BalancedPool).
+  [kTrack](handle, signal) {
     if (handle < 0) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The pool is closed'));
+    const native = this[kNative];
     const settle = this[kSettle];
     const slot = handle % 4294967296;
     const promise = new Promise((resolve, reject) => {
@@ -327,6 +339,28 @@ class ConnectionPoolCore extends EventEmitter {
     return this[kNative].warmup(t.origin, t.host, t.port, t.https, Math.floor(count));
   }
 
+  // pool.fetch (lib/fetch.js) and pool.dispatcher (lib/dispatcher.js): built
+  // on first use, then own properties, so `pool.fetch` works as a plain
+  // function (`http(url, { fetchFn: pool.fetch })`).
+  get fetch() {
+    const { createFetch } = require('./fetch');
+    const fetch = createFetch((url, init) => this.execute(url, init),
+      { maxResponseSize: this[kMaxResponseSize] });
+    Object.defineProperty(this, 'fetch', { value: fetch, writable: true, configurable: true });
+    return fetch;
+  }
+
+  get dispatcher() {
+    const { PoolDispatcher } = require('./dispatcher');
+    const dispatcher = new PoolDispatcher({
+      execute: (url, init) => this.execute(url, init),
+      close: () => this.close(),
+      destroy: (err) => this.destroy(err),
+    });
+    Object.defineProperty(this, 'dispatcher', { value: dispatcher, writable: true, configurable: true });
+    return dispatcher;
+  }
+
   getMetrics() {
     return this[kNative].getMetrics();
   }
@@ -346,4 +380,4 @@ const testHooks = {
   corruptOneSocket: (pool) => pool[kNative].corruptForTest(),
 };
 
-module.exports = { ConnectionPoolCore, testHooks };
+module.exports = { ConnectionPoolCore, testHooks, parseTarget, parseInit, rejectLater };

@@ -32,6 +32,9 @@ const ERROR_CODES = Object.freeze({
   ERR_POOL_UNSUPPORTED: 'The pool does not serve this request',
   ERR_POOL_NO_ENDPOINT: 'No endpoint left to try',
   ERR_POOL_CONFIG: 'Invalid pool configuration',
+  // Not a rejection of execute(): the entry of err.errors / getStats().lastError
+  // for a BalancedPool endpoint that answered 502, 503 or 504.
+  ERR_POOL_HTTP_STATUS: 'The endpoint answered with a 5xx status',
 });
 
 // Optional properties a PoolError may carry; anything else in `props` is

@@ -219,7 +219,9 @@ export type PoolErrorCode =
   | 'ABORT_ERR'
   | 'ERR_POOL_UNSUPPORTED'
   | 'ERR_POOL_NO_ENDPOINT'
-  | 'ERR_POOL_CONFIG';
+  | 'ERR_POOL_CONFIG'
+  /** A BalancedPool endpoint answered 502/503/504 (in `err.errors` and `getStats()`). */
+  | 'ERR_POOL_HTTP_STATUS';
 
 export interface PoolErrorProps {
   origin?: string;
@@ -251,9 +253,42 @@ export declare class PoolError extends Error {
   static [Symbol.hasInstance](instance: unknown): boolean;
 }
 
+/** `pool.fetch`'s init: the standard fields (those meaning nothing in Node are ignored) plus the pool's `timeout`. */
+export type PoolFetchInit = RequestInit & {
+  /** ms for each request of this fetch, overriding the pool's `timeout`; `0` = none. */
+  timeout?: number;
+};
+
+/** A WHATWG `fetch` served by the pool; bound, so it can be passed around as a plain function. */
+export type PoolFetch = (input: string | URL | Request, init?: PoolFetchInit) => Promise<Response>;
+
+/**
+ * An undici `Dispatcher` served by the pool (`setGlobalDispatcher(pool.dispatcher)`).
+ * Extends undici's `Dispatcher` class when undici is installed, else an `EventEmitter` of the same shape.
+ */
+export interface PoolDispatcher extends EventEmitter {
+  /** Both handler styles (onConnect/onHeaders/... and undici 7's onRequestStart/onResponseStart/...). */
+  dispatch(options: object, handler: object): boolean;
+  /** Closes the pool gracefully (it is the pool's dispatcher). */
+  close(): Promise<void>;
+  close(callback: (err: Error | null) => void): void;
+  /** Destroys the pool: requests in flight fail with `ERR_POOL_CLOSED` or `err`. */
+  destroy(err?: Error | null): Promise<void>;
+  destroy(callback: (err: Error | null) => void): void;
+  destroy(err: Error | null, callback: (err: Error | null) => void): void;
+  compose(...interceptors: Array<((dispatch: any) => any) | null | undefined>): PoolDispatcher;
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+}
+
 export declare class ConnectionPoolCore extends EventEmitter {
   /** @throws {PoolError} `ERR_POOL_CONFIG` for a bad option or environment value. */
   constructor(options?: PoolOptions);
+
+  /** WHATWG `fetch` over the pool: decodes gzip/deflate/br, follows redirects, errors as `TypeError('fetch failed', { cause })`. */
+  readonly fetch: PoolFetch;
+  /** undici `Dispatcher` over the pool, for `setGlobalDispatcher()` or a `dispatcher` option. */
+  readonly dispatcher: PoolDispatcher;
 
   /** Sends one request; resolves once the whole response has been read. Errors reject with a `PoolError`. */
   execute(url: string | URL, init?: ExecuteInit): Promise<PoolResponse>;
@@ -288,3 +323,20 @@ export declare const ERROR_CODES: Readonly<Record<PoolErrorCode, string>>;
  * @throws {PoolError} `ERR_POOL_CONFIG` naming the variable and the bad value.
  */
 export declare function configFromEnv(env?: NodeJS.ProcessEnv): PoolOptions;
+
+/** What ethers v6 expects from a getUrl function (its `GetUrlResponse`). */
+export interface EthersGetUrlResponse {
+  statusCode: number;
+  statusMessage: string;
+  headers: Record<string, string>;
+  body: Uint8Array | null;
+}
+
+/**
+ * ethers v6 over the pool: `FetchRequest.registerGetUrl(createEthersGetUrl(pool))`,
+ * or `req.getUrlFunc = createEthersGetUrl(pool)` for one provider.
+ */
+export declare function createEthersGetUrl(
+  pool: ConnectionPoolCore,
+): (req: { url: string; method: string; headers: Record<string, string>; body: Uint8Array | null; timeout: number },
+  signal?: { cancelled: boolean; addListener(listener: () => void): void }) => Promise<EthersGetUrlResponse>;

@@ -42,6 +42,9 @@ const API_CODES = [
   'ERR_POOL_UNSUPPORTED',
   'ERR_POOL_NO_ENDPOINT',
   'ERR_POOL_CONFIG',
+  // Not an execute() rejection: a BalancedPool endpoint's 502/503/504, as it
+  // appears in err.errors of ERR_POOL_NO_ENDPOINT and in getStats().
+  'ERR_POOL_HTTP_STATUS',
 ];
 
 const res = createResources();
@@ -265,12 +268,29 @@ describe('every API.md error row', () => {
     expect(thrown.message).toMatch(/-1/);
   });
 
-  test('covers every code of the API.md table with a row (NO_ENDPOINT waits for BalancedPool)', () => {
+  test('rejects ERR_POOL_NO_ENDPOINT with each endpoint\'s error when every endpoint refuses', async () => {
+    const { BalancedPool } = require('..');
+    const ports = [await closedPort(), await closedPort()];
+    const pool = res.pool();
+    const rpc = new BalancedPool(ports.map((p) => `http://127.0.0.1:${p}`), {
+      pool, retry: { attempts: 3, baseDelayMs: 1 },
+    });
+    const { sync, err } = await rejectionOf(() => rpc.execute('/'));
+    expect(sync).toBe(false);
+    expect(err instanceof PoolError).toBe(true);
+    expect(err.code).toBe('ERR_POOL_NO_ENDPOINT');
+    expect(err.errors.map((e) => e.code)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
+    expect(err.errors.map((e) => e.origin).sort()).toEqual(ports.map((p) => `http://127.0.0.1:${p}`).sort());
+    await rpc.close();
+  });
+
+  test('covers every code of the API.md table with a row', () => {
     const covered = new Set(rows.map(([code]) => code));
     covered.add('ERR_POOL_CONFIG'); // the constructor test above
-    // ERR_POOL_NO_ENDPOINT comes from BalancedPool (a later issue); its shape is
-    // checked in the PoolError unit tests below.
-    covered.add('ERR_POOL_NO_ENDPOINT');
+    covered.add('ERR_POOL_NO_ENDPOINT'); // the BalancedPool test above
+    // Never an execute() rejection: an endpoint's 5xx inside err.errors and
+    // getStats(), covered by test/balanced-pool.test.js.
+    covered.add('ERR_POOL_HTTP_STATUS');
     for (const code of API_CODES) expect([...covered]).toContain(code);
   });
 });

@@ -1,22 +1,28 @@
 'use strict';
 
-// agentkeepalive's Agent + http.request, reading the full body.
+// agentkeepalive's Agent + http.request, reading the full body; for an https: origin,
+// its HttpsAgent (same options, plus the CA to verify the server with) + https.request.
+const http = require('node:http');
+const https = require('node:https');
 const Agent = require('agentkeepalive');
 const { httpGet } = require('./http-get');
 
 module.exports = {
   id: 'agentkeepalive',
   name: 'agentkeepalive',
-  create({ origin, connections, idleTimeoutMs }) {
-    const agent = new Agent({
+  create({ origin, connections, idleTimeoutMs, ca }) {
+    const { protocol, hostname, port } = new URL(origin);
+    const secure = protocol === 'https:';
+    const AgentClass = secure ? Agent.HttpsAgent : Agent;
+    const agent = new AgentClass({
       maxSockets: connections,
       maxFreeSockets: connections,
       ...(idleTimeoutMs && { freeSocketTimeout: idleTimeoutMs }),
       scheduling: 'lifo',
+      ...(secure && { ca }),
     });
-    const { hostname, port } = new URL(origin);
     return {
-      request: (path) => httpGet(agent, hostname, port, path),
+      request: (path) => httpGet(secure ? https : http, agent, hostname, port, path),
       async close() {
         agent.destroy();
       },

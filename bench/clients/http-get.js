@@ -1,12 +1,12 @@
 'use strict';
 
-// Shared by the http.Agent and agentkeepalive adapters: one GET through `agent`,
-// resolving with the full body's length once every chunk has arrived.
-const http = require('node:http');
+// Shared by the http.Agent and agentkeepalive adapters: one GET through `agent` with
+// `mod` (node:http, or node:https for an https: origin), resolving with the full body's
+// length once every chunk has arrived.
 
-function httpGet(agent, host, port, path) {
+function httpGet(mod, agent, host, port, path) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host, port, path, method: 'GET' }, (res) => {
+    const req = mod.request({ agent, host, port, path, method: 'GET' }, (res) => {
       const chunks = [];
       res.on('data', (chunk) => chunks.push(chunk));
       res.on('end', () => {

@@ -1,16 +1,18 @@
 'use strict';
 
 // connection-pool-core: pool.execute(url) resolves with the whole body in a Buffer.
+// For an https: origin the pool verifies the server against `ca` (tls: { ca }).
 const { ConnectionPoolCore } = require('../..');
 
 module.exports = {
   id: 'pool',
   name: 'connection-pool-core',
-  create({ origin, connections, idleTimeoutMs }) {
+  create({ origin, connections, idleTimeoutMs, ca }) {
     const pool = new ConnectionPoolCore({
       maxSockets: connections,
       maxFreeSockets: connections,
       ...(idleTimeoutMs && { freeSocketTimeout: idleTimeoutMs }),
+      ...(ca && { tls: { ca } }),
     });
     return {
       async request(path) {

@@ -270,6 +270,13 @@ Napi::Value error_to_js(Napi::Env env, const cpc::Error& err, const std::string&
     props.Set("errno", static_cast<double>(err.sys));
     props.Set("syscall", err.syscall);
   }
+  if (!err.causes.empty()) {
+    Napi::Array errors = Napi::Array::New(env, err.causes.size());
+    for (size_t i = 0; i < err.causes.size(); i++) {
+      errors.Set(static_cast<uint32_t>(i), error_to_js(env, err.causes[i], err.causes[i].origin));
+    }
+    props.Set("errors", errors);
+  }
   std::string code = err.js_code();
   std::string message = err.message;
   if (!origin.empty() && err.code == cpc::ErrorCode::kSystem) message += " " + origin;
@@ -321,6 +328,8 @@ const char* event_name(cpc::EventType type) {
     case cpc::EventType::kSocketClosed: return "socket:closed";
     case cpc::EventType::kSocketError: return "socket:error";
     case cpc::EventType::kLeak: return "leak";
+    case cpc::EventType::kEndpointHealth: return "endpoint:health";
+    case cpc::EventType::kEndpointBreaker: return "endpoint:breaker";
   }
   return "unknown";
 }
@@ -345,6 +354,14 @@ Napi::Object event_to_js(Napi::Env env, const cpc::Event& ev) {
     case cpc::EventType::kLeak:
       o.Set("state", ev.state);
       o.Set("detail", ev.detail);
+      break;
+    case cpc::EventType::kEndpointHealth:
+    case cpc::EventType::kEndpointBreaker:
+      o.Delete("id");
+      o.Set("balancer", static_cast<double>(ev.balancer));
+      o.Set("from", ev.state);
+      o.Set("to", ev.detail);
+      if (!ev.note.empty()) o.Set("reason", ev.note);
       break;
   }
   return o;

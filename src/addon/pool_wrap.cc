@@ -164,6 +164,12 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
                          InstanceMethod<&PoolWrap::SetEventsEnabled>("setEventsEnabled"),
                          InstanceMethod<&PoolWrap::SweepNow>("sweepNow"),
                          InstanceMethod<&PoolWrap::CorruptForTest>("corruptForTest"),
+                         InstanceMethod<&PoolWrap::CreateBalancer>("createBalancer"),
+                         InstanceMethod<&PoolWrap::BalancerAdd>("balancerAdd"),
+                         InstanceMethod<&PoolWrap::BalancerRemove>("balancerRemove"),
+                         InstanceMethod<&PoolWrap::BalancerStats>("balancerStats"),
+                         InstanceMethod<&PoolWrap::BalancerClose>("balancerClose"),
+                         InstanceMethod<&PoolWrap::ExecuteBalanced>("executeBalanced"),
                      });
 }
 
@@ -234,29 +240,7 @@ Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
     args.method = "GET";
   }
 
-  header_pairs_.clear();
-  if (info[2].IsArray()) {
-    Napi::Array arr = info[2].As<Napi::Array>();
-    const uint32_t n = arr.Length();
-    if (header_strings_.size() < n) header_strings_.resize(n);
-    for (uint32_t i = 0; i < n; i++) {
-      read_utf8(e, arr.Get(i), &header_strings_[i]);  // lib/ passes strings only
-    }
-    for (uint32_t i = 0; i + 1 < n; i += 2) {
-      header_pairs_.push_back(cpc::HeaderPair{header_strings_[i], header_strings_[i + 1]});
-    }
-  }
-
-  Napi::Value body = info[3];
-  if (body.IsTypedArray()) {
-    Napi::TypedArray ta = body.As<Napi::TypedArray>();
-    args.body = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    args.body_length = ta.ByteLength();
-  } else if (body.IsString()) {
-    read_utf8(e, body, &body_text_);
-    args.body = body_text_.data();
-    args.body_length = body_text_.size();
-  }
+  read_headers_and_body(info, 2, 3, &args.body, &args.body_length);
   args.origin_key = t.origin;
   args.host = t.host;
   args.port = t.port;
@@ -270,6 +254,165 @@ Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
   uint64_t handle = 0;
   bridge_->on_work_started();
   bridge_->pool().execute(args, &handle);  // settles later, through onBatch
+  return Napi::Number::New(env, static_cast<double>(handle));
+}
+
+void PoolWrap::read_headers_and_body(const Napi::CallbackInfo& info, size_t headers_at,
+                                     size_t body_at, const char** body_out, size_t* body_length) {
+  napi_env e = info.Env();
+  header_pairs_.clear();
+  if (info[headers_at].IsArray()) {
+    Napi::Array arr = info[headers_at].As<Napi::Array>();
+    const uint32_t n = arr.Length();
+    if (header_strings_.size() < n) header_strings_.resize(n);
+    for (uint32_t i = 0; i < n; i++) {
+      read_utf8(e, arr.Get(i), &header_strings_[i]);  // lib/ passes strings only
+    }
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+      header_pairs_.push_back(cpc::HeaderPair{header_strings_[i], header_strings_[i + 1]});
+    }
+  }
+  Napi::Value body = info[body_at];
+  *body_out = nullptr;
+  *body_length = 0;
+  if (body.IsTypedArray()) {
+    Napi::TypedArray ta = body.As<Napi::TypedArray>();
+    *body_out = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    *body_length = ta.ByteLength();
+  } else if (body.IsString()) {
+    read_utf8(e, body, &body_text_);
+    *body_out = body_text_.data();
+    *body_length = body_text_.size();
+  }
+}
+
+// createBalancer(config) -> id. config: { strategy, probe: {intervalMs, timeoutMs,
+// method, path, headers[], body} | undefined, thresholds..., breaker..., retry... }
+Napi::Value PoolWrap::CreateBalancer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!bridge_) return Napi::Number::New(env, -1);
+  Napi::Object o = info[0].As<Napi::Object>();
+  cpc::BalancerConfig c;
+  auto num = [&](const char* name, double fallback) {
+    Napi::Value v = o.Get(name);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+  };
+  auto str = [&](const char* name, const std::string& fallback) {
+    Napi::Value v = o.Get(name);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
+  };
+  std::string strategy = str("strategy", "round-robin");
+  c.strategy = strategy == "least-pending"   ? cpc::Strategy::kLeastPending
+               : strategy == "least-latency" ? cpc::Strategy::kLeastLatency
+                                             : cpc::Strategy::kRoundRobin;
+  c.probe_interval_ms = static_cast<uint64_t>(num("probeIntervalMs", 0));
+  c.probe_timeout_ms = static_cast<uint64_t>(num("probeTimeoutMs", 2000));
+  c.probe_method = str("probeMethod", "GET");
+  c.probe_path = str("probePath", "/");
+  c.probe_body = str("probeBody", "");
+  Napi::Value ph = o.Get("probeHeaders");
+  if (ph.IsArray()) {
+    Napi::Array arr = ph.As<Napi::Array>();
+    for (uint32_t i = 0; i + 1 < arr.Length(); i += 2) {
+      c.probe_headers.emplace_back(arr.Get(i).ToString().Utf8Value(), arr.Get(i + 1).ToString().Utf8Value());
+    }
+  }
+  c.healthy_below_ms = num("healthyMs", 50);
+  c.degraded_below_ms = num("degradedMs", 200);
+  c.unhealthy_after_failures = static_cast<uint32_t>(num("unhealthyFailures", 3));
+  c.dead_after_failures = static_cast<uint32_t>(num("deadFailures", 5));
+  c.breaker_failures = static_cast<uint32_t>(num("breakerFailures", 5));
+  c.breaker_cooldown_ms = static_cast<uint64_t>(num("breakerCooldownMs", 10000));
+  c.attempts = static_cast<uint32_t>(num("attempts", 3));
+  c.base_delay_ms = static_cast<uint64_t>(num("baseDelayMs", 50));
+  c.max_delay_ms = static_cast<uint64_t>(num("maxDelayMs", 2000));
+  c.budget_percent = num("budgetPercent", 20);
+  cpc::Pool::Entry entry(bridge_->pool(), cpc::Pool::From::kCall);
+  return Napi::Number::New(env, bridge_->pool().create_balancer(std::move(c)));
+}
+
+// balancerAdd(id, origin, host, port, https, hostHeader)
+Napi::Value PoolWrap::BalancerAdd(const Napi::CallbackInfo& info) {
+  cpc::Balancer* b = bridge_ ? bridge_->pool().balancer(info[0].As<Napi::Number>().Uint32Value()) : nullptr;
+  if (b) {
+    cpc::EndpointSpec spec;
+    spec.origin = info[1].As<Napi::String>().Utf8Value();
+    spec.host = info[2].As<Napi::String>().Utf8Value();
+    spec.port = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value());
+    spec.https = info[4].ToBoolean().Value();
+    spec.host_header = info[5].As<Napi::String>().Utf8Value();
+    cpc::Pool::Entry entry(bridge_->pool(), cpc::Pool::From::kCall);
+    b->add_endpoint(spec);
+  }
+  return info.Env().Undefined();
+}
+
+// balancerRemove(id, origin) -> boolean
+Napi::Value PoolWrap::BalancerRemove(const Napi::CallbackInfo& info) {
+  cpc::Balancer* b = bridge_ ? bridge_->pool().balancer(info[0].As<Napi::Number>().Uint32Value()) : nullptr;
+  bool removed = false;
+  if (b) {
+    cpc::Pool::Entry entry(bridge_->pool(), cpc::Pool::From::kCall);
+    removed = b->remove_endpoint(info[1].As<Napi::String>().Utf8Value());
+  }
+  return Napi::Boolean::New(info.Env(), removed);
+}
+
+Napi::Value PoolWrap::BalancerStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<cpc::EndpointStats> stats;
+  if (cpc::Balancer* b = bridge_ ? bridge_->pool().balancer(info[0].As<Napi::Number>().Uint32Value()) : nullptr) {
+    b->stats(&stats);
+  }
+  Napi::Array out = Napi::Array::New(env, stats.size());
+  for (size_t i = 0; i < stats.size(); i++) {
+    const cpc::EndpointStats& s = stats[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("origin", s.origin);
+    o.Set("health", cpc::health_name(s.health));
+    o.Set("breaker", cpc::breaker_name(s.breaker));
+    o.Set("ewmaMs", s.ewma_ms);
+    o.Set("inflight", static_cast<double>(s.inflight));
+    o.Set("requests", static_cast<double>(s.requests));
+    o.Set("failures", static_cast<double>(s.failures));
+    o.Set("consecutiveFailures", static_cast<double>(s.consecutive_failures));
+    o.Set("lastError", s.last_error.ok() ? env.Null() : error_to_js(env, s.last_error, s.origin));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+Napi::Value PoolWrap::BalancerClose(const Napi::CallbackInfo& info) {
+  if (cpc::Balancer* b = bridge_ ? bridge_->pool().balancer(info[0].As<Napi::Number>().Uint32Value()) : nullptr) {
+    cpc::Pool::Entry entry(bridge_->pool(), cpc::Pool::From::kCall);
+    b->close();
+  }
+  return info.Env().Undefined();
+}
+
+// executeBalanced(id, method|undefined, target, headers[]|undefined, body, timeout, idempotent) -> handle
+Napi::Value PoolWrap::ExecuteBalanced(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_env e = env;
+  if (!bridge_) return Napi::Number::New(env, -1);
+  cpc::BalancedArgs args;
+  args.balancer = info[0].As<Napi::Number>().Uint32Value();
+  if (info[1].IsString()) {
+    read_utf8(e, info[1], &method_);
+    args.method = method_;
+  } else {
+    args.method = "GET";
+  }
+  read_utf8(e, info[2], &host_);  // the target path (scratch reuse)
+  args.target = host_;
+  read_headers_and_body(info, 3, 4, &args.body, &args.body_length);
+  args.headers = header_pairs_.data();
+  args.header_count = header_pairs_.size();
+  args.timeout_ms = info[5].IsNumber() ? info[5].As<Napi::Number>().Int64Value() : -1;
+  args.idempotent = info[6].ToBoolean().Value();
+  uint64_t handle = 0;
+  bridge_->on_work_started();
+  bridge_->pool().execute_balanced(args, &handle);
   return Napi::Number::New(env, static_cast<double>(handle));
 }
 

@@ -79,6 +79,15 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value GetMetrics(const Napi::CallbackInfo& info);
   Napi::Value SetEventsEnabled(const Napi::CallbackInfo& info);
   Napi::Value SweepNow(const Napi::CallbackInfo& info);
+  Napi::Value CreateBalancer(const Napi::CallbackInfo& info);
+  Napi::Value BalancerAdd(const Napi::CallbackInfo& info);
+  Napi::Value BalancerRemove(const Napi::CallbackInfo& info);
+  Napi::Value BalancerStats(const Napi::CallbackInfo& info);
+  Napi::Value BalancerClose(const Napi::CallbackInfo& info);
+  Napi::Value ExecuteBalanced(const Napi::CallbackInfo& info);
+  // Reads init.headers (flat [name, value, ...]) and the body into scratch.
+  void read_headers_and_body(const Napi::CallbackInfo& info, size_t headers_at, size_t body_at,
+                             const char** body, size_t* body_length);
   Napi::Value CorruptForTest(const Napi::CallbackInfo& info);
 
   // A URL registered once by lib/ (registerTarget), so execute() passes a

@@ -21,6 +21,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kAborted: return "ABORT_ERR";
     case ErrorCode::kUnsupported: return "ERR_POOL_UNSUPPORTED";
     case ErrorCode::kConfig: return "ERR_POOL_CONFIG";
+    case ErrorCode::kNoEndpoint: return "ERR_POOL_NO_ENDPOINT";
+    case ErrorCode::kHttpStatus: return "ERR_POOL_HTTP_STATUS";
   }
   return "ERR_POOL_UNKNOWN";
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cpc {
 
@@ -24,6 +25,8 @@ enum class ErrorCode : uint8_t {
   kAborted,           // ABORT_ERR
   kUnsupported,       // ERR_POOL_UNSUPPORTED
   kConfig,            // ERR_POOL_CONFIG
+  kNoEndpoint,        // ERR_POOL_NO_ENDPOINT; Error::causes holds each endpoint's last error
+  kHttpStatus,        // ERR_POOL_HTTP_STATUS: a BalancedPool endpoint answered 502/503/504
 };
 
 struct Error {
@@ -31,6 +34,8 @@ struct Error {
   int sys = 0;           // uv errno (negative) when code == kSystem
   std::string reason;    // parser / TLS reason, empty otherwise
   std::string message;   // human-readable; may be empty (the JS layer has defaults)
+  std::string origin;    // the origin it concerns, where the error is one of several
+  std::vector<Error> causes;  // kNoEndpoint: the last error of each endpoint
 
   bool ok() const { return code == ErrorCode::kOk; }
   void clear() {
@@ -38,6 +43,8 @@ struct Error {
     sys = 0;
     reason.clear();
     message.clear();
+    origin.clear();
+    causes.clear();
     syscall = "";
   }
   // The code as API.md names it: "ERR_POOL_PARSE", or Node's name of a

@@ -24,7 +24,15 @@ enum class CloseReason : uint8_t {
 
 const char* close_reason_name(CloseReason reason);
 
-enum class EventType : uint8_t { kSocketCreated, kSocketReused, kSocketClosed, kSocketError, kLeak };
+enum class EventType : uint8_t {
+  kSocketCreated,
+  kSocketReused,
+  kSocketClosed,
+  kSocketError,
+  kLeak,
+  kEndpointHealth,   // BalancedPool: state -> detail (health classes), note = reason
+  kEndpointBreaker,  // BalancedPool: state -> detail (breaker states)
+};
 
 struct Event {
   EventType type = EventType::kSocketCreated;
@@ -34,8 +42,10 @@ struct Event {
   uint64_t uses = 0;           // kSocketReused: requests served including this one
   CloseReason reason = CloseReason::kNone;  // kSocketClosed
   Error error;                 // kSocketError
-  std::string state;           // kLeak
-  std::string detail;          // kLeak
+  std::string state;           // kLeak; kEndpoint*: from
+  std::string detail;          // kLeak; kEndpoint*: to
+  std::string note;            // kEndpointHealth: reason
+  uint32_t balancer = 0;       // kEndpoint*: which BalancedPool
 };
 
 }  // namespace cpc

@@ -109,6 +109,7 @@ Connection* OriginPool::open_connection(Request* reserved, WarmupOp* warmup) {
 
 Error OriginPool::submit(Request* req) {
   req->origin = this;
+  req->sent = false;
   req->phase = Request::Phase::kQueued;
   queue_.push_back(req);
   pump();
@@ -157,6 +158,7 @@ void OriginPool::assign(Connection* c, Request* req, bool waited_for_connect) {
   req->phase = Request::Phase::kInFlight;
   req->assigned_ns = uv_hrtime();
   req->reused = c->uses > 0;
+  req->sent = true;
   c->uses++;
   c->received_for_request = 0;
   Counters& k = pool_->counters();
@@ -421,6 +423,10 @@ void OriginPool::cancel(Request* req, Error err) {
       pump();
       return;
     }
+    case Request::Phase::kBackoff:
+      uv_timer_stop(&req->retry_timer);
+      fail_request(req, std::move(err));
+      return;
     case Request::Phase::kFree:
     case Request::Phase::kDone:
       return;
@@ -492,6 +498,10 @@ void OriginPool::close_unused() {
       c = next;
     }
   }
+}
+
+void OriginPool::close_idle() {
+  while (Connection* c = idle_.front()) close_connection(c, CloseReason::kPoolClosed);
 }
 
 void OriginPool::fail_all(const Error& err) {

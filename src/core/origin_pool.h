@@ -64,6 +64,8 @@ class OriginPool {
   // Closes every socket now (destroy) or only the idle/unused ones (graceful close).
   void close_all(CloseReason reason);
   void close_unused();
+  // Closes idle sockets only (an endpoint removed from a BalancedPool).
+  void close_idle();
   // Fails every queued or waiting request (destroy).
   void fail_all(const Error& err);
 

@@ -13,6 +13,9 @@ uint64_t k_pending(const Counters& k) {
 
 }  // namespace
 
+Request::Request(Pool* owner, uint32_t index) : pool(owner), slot(index) {}
+Request::~Request() = default;
+
 Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink, TlsOptions tls)
     : loop_(loop), config_(config), sink_(sink), tls_options_(std::move(tls)) {
   uv_timer_init(loop_, &sweep_timer_);
@@ -53,7 +56,9 @@ Request* Pool::acquire_slot() {
     uv_timer_init(loop_, &req->timer);
     req->timer.data = req;
     uv_unref(reinterpret_cast<uv_handle_t*>(&req->timer));
-    open_handles_++;
+    uv_timer_init(loop_, &req->retry_timer);
+    req->retry_timer.data = req;
+    open_handles_ += 2;
   }
   req->generation++;
   live_requests_++;
@@ -65,6 +70,11 @@ void Pool::release_slot(Request* req) {
     uv_timer_stop(&req->timer);
     req->timer_armed = false;
   }
+  if (req->is_balanced) {
+    uv_timer_stop(&req->retry_timer);
+    req->is_balanced = false;
+  }
+  req->sent = false;
   req->phase = Request::Phase::kFree;
   req->origin = nullptr;
   req->conn = nullptr;
@@ -176,6 +186,13 @@ void Pool::close(void* user) {
 void Pool::destroy(Error err) {
   Entry entry(*this, From::kCall);
   closing_ = true;
+  // Balanced requests between attempts are in no origin's lists.
+  for (auto& slot : slots_) {
+    if (slot->phase == Request::Phase::kBackoff) slot->origin->cancel(slot.get(), err);
+  }
+  for (auto& b : balancers_) {
+    if (b) b->close();
+  }
   // Fail every live request first, then close every socket.
   for (auto& kv : origins_) kv.second->fail_all(err);
   for (auto& kv : origins_) kv.second->close_all(CloseReason::kPoolClosed);
@@ -190,6 +207,10 @@ void Pool::shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&kick_timer_), on_kick_closed);
   for (auto& slot : slots_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->timer), on_slot_timer_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&slot->retry_timer), on_slot_timer_closed);
+  }
+  for (auto& b : balancers_) {
+    if (b) b->close();
   }
 }
 
@@ -217,6 +238,23 @@ void Pool::on_slot_timer_closed(uv_handle_t* h) {
 }
 
 void Pool::complete(Request* req) {
+  if (req->is_balanced) {
+    switch (balancers_[req->balanced->balancer]->on_attempt_done(req)) {
+      case Balancer::Verdict::kRetrying:
+        return;  // the slot (and its whole-request timer) lives on
+      case Balancer::Verdict::kDiscard:  // a probe: nobody waits for it
+        if (req->timer_armed) uv_timer_stop(&req->timer);
+        req->timer_armed = false;
+        release_slot(req);
+        return;
+      case Balancer::Verdict::kDeliver:
+        break;
+    }
+  }
+  finish_balanced(req);
+}
+
+void Pool::finish_balanced(Request* req) {
   if (req->timer_armed) {
     uv_timer_stop(&req->timer);
     req->timer_armed = false;
@@ -314,6 +352,129 @@ TlsContext* Pool::tls_context(Error* err) {
   }
   if (!tls_) *err = tls_error_;
   return tls_.get();
+}
+
+uint32_t Pool::create_balancer(BalancerConfig config) {
+  const uint32_t id = static_cast<uint32_t>(balancers_.size());
+  balancers_.push_back(std::make_unique<Balancer>(this, id, std::move(config)));
+  open_handles_++;  // its probe timer
+  return id;
+}
+
+Balancer* Pool::balancer(uint32_t id) const {
+  return id < balancers_.size() ? balancers_[id].get() : nullptr;
+}
+
+void Pool::on_balancer_timer_closed(Balancer* b) {
+  Entry entry(*this);
+  open_handles_--;
+  (void)b;  // kept until the pool goes: stats stay readable after close()
+}
+
+void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
+  Entry entry(*this, From::kCall);
+  Request* req = acquire_slot();
+  req->user = a.user;
+  *handle = req->handle();
+  Balancer* b = balancer(a.balancer);
+  if (closing_ || !b || b->closed()) {
+    return reject_now(req, make_error(ErrorCode::kClosed, "The pool is closed"));
+  }
+  if (!req->balanced) req->balanced = std::make_unique<BalancedAttempt>();
+  BalancedAttempt& att = *req->balanced;
+  req->is_balanced = true;
+  att.balancer = a.balancer;
+  att.endpoint = -1;
+  att.attempts = 0;
+  att.tried = 0;
+  att.probe = false;
+  att.method.assign(a.method);
+  att.target.assign(a.target);
+  att.headers.resize(a.header_count);
+  for (size_t i = 0; i < a.header_count; i++) {
+    att.headers[i].first.assign(a.headers[i].name);
+    att.headers[i].second.assign(a.headers[i].value);
+  }
+  req->body.assign(a.body ? a.body : "", a.body_length);
+  req->start_ns = uv_hrtime();
+  req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
+  const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
+  att.deadline_ms = timeout ? uv_now(loop_) + timeout : 0;
+  // The method's own idempotency is known once the head is written; the
+  // caller's flag can only add to it.
+  att.idempotent = a.idempotent;
+  if (!b->start_attempt(req)) {
+    counters_.total_requests++;
+    counters_.failed_requests++;
+    req->done_ns = uv_hrtime();
+    return finish_balanced(req);
+  }
+  if (timeout > 0 && req->phase != Request::Phase::kDone) {
+    uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
+    req->timer_armed = true;
+  }
+}
+
+Error Pool::submit_attempt(Request* req, OriginPool* origin, std::string_view host_header) {
+  BalancedAttempt& att = *req->balanced;
+  attempt_headers_.clear();
+  for (const auto& h : att.headers) attempt_headers_.push_back(HeaderPair{h.first, h.second});
+  RequestSpec spec;
+  spec.method = att.method;
+  spec.target = att.target;
+  spec.host_header = host_header;
+  spec.headers = attempt_headers_.data();
+  spec.header_count = attempt_headers_.size();
+  spec.body_length = req->body.size();
+  spec.keep_alive = config_.keep_alive;
+  RequestTraits traits;
+  Error err;
+  if (!write_request_head(spec, &req->head, &traits, &err)) return err;
+  att.idempotent = att.idempotent || traits.idempotent;
+  req->idempotent = traits.idempotent;  // the idle-socket race retry follows the method only
+  req->head_request = traits.head;
+  req->close_after = traits.close_after || !config_.keep_alive;
+  req->attempt = 0;
+  counters_.total_requests++;
+  return origin->submit(req);
+}
+
+bool Pool::start_probe(Balancer* b, int32_t endpoint, const BalancerConfig& config) {
+  if (closing_) return false;
+  Request* req = acquire_slot();
+  if (!req->balanced) req->balanced = std::make_unique<BalancedAttempt>();
+  BalancedAttempt& att = *req->balanced;
+  req->is_balanced = true;
+  req->user = nullptr;
+  att.balancer = b->id();
+  att.endpoint = endpoint;
+  att.attempts = 0;
+  att.tried = 0;
+  att.probe = true;
+  att.idempotent = false;
+  att.deadline_ms = 0;
+  att.method = config.probe_method;
+  att.target = config.probe_path;
+  att.headers = config.probe_headers;
+  req->body = config.probe_body;
+  req->start_ns = uv_hrtime();
+  if (!b->start_attempt(req)) {
+    att.endpoint = -1;  // nothing started: no stats to record
+    release_slot(req);
+    return false;
+  }
+  if (config.probe_timeout_ms > 0 && req->phase != Request::Phase::kDone) {
+    uv_timer_start(&req->timer, on_request_timeout, config.probe_timeout_ms, 0);
+    req->timer_armed = true;
+  }
+  return true;
+}
+
+void Pool::on_retry_timer(uv_timer_t* t) {
+  Request* req = static_cast<Request*>(t->data);
+  Pool* pool = req->pool;
+  Entry entry(*pool);
+  pool->balancers_[req->balanced->balancer]->on_retry_due(req);
 }
 
 bool Pool::corrupt_one_for_test() {

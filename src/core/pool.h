@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/balancer.h"
 #include "core/config.h"
 #include "core/events.h"
 #include "core/intrusive_list.h"
@@ -49,6 +50,19 @@ class PoolSink {
   virtual void on_shutdown_complete() = 0;
 };
 
+struct BalancedArgs {
+  uint32_t balancer = 0;
+  std::string_view method;
+  std::string_view target;      // "/path?query"
+  const HeaderPair* headers = nullptr;
+  size_t header_count = 0;
+  const char* body = nullptr;
+  size_t body_length = 0;
+  int64_t timeout_ms = -1;      // < 0: the pool's timeout; 0: none
+  bool idempotent = false;      // init.idempotent (or-ed with the method's)
+  void* user = nullptr;
+};
+
 struct ExecuteArgs {
   std::string_view origin_key;  // "http://host:port", as URL.origin gives it
   std::string_view host;        // to resolve / connect; IPv6 without brackets
@@ -78,6 +92,11 @@ class Pool {
   // failure found at once (invalid input, closed, queue full, https),
   // arrives through the sink from a later loop turn.
   void execute(const ExecuteArgs& args, uint64_t* handle);
+  // BalancedPool (balancer.h): create one, then run requests through it.
+  uint32_t create_balancer(BalancerConfig config);
+  Balancer* balancer(uint32_t id) const;
+  void execute_balanced(const BalancedArgs& args, uint64_t* handle);
+
   // Ends a live request with `err` (ABORT_ERR). False if it already ended.
   bool abort(uint64_t handle, Error err);
   // Opens up to `count` idle sockets (bounded by maxSockets); a kWarmupDone
@@ -142,6 +161,13 @@ class Pool {
   bool evict_idle_elsewhere(OriginPool* except);
   void request_pump() { pump_needed_ = true; }
   void arm_sweep();
+  OriginPool* origin_for(std::string_view key, std::string_view host, uint16_t port, bool https);
+  // For Balancer: one attempt of a balanced request on `origin`.
+  Error submit_attempt(Request* req, OriginPool* origin, std::string_view host_header);
+  void finish_balanced(Request* req);  // deliver as it stands (no more attempts)
+  bool start_probe(Balancer* b, int32_t endpoint, const BalancerConfig& config);
+  void on_balancer_timer_closed(Balancer* b);
+  static void on_retry_timer(uv_timer_t* t);
   // The pool's TLS context, created on first use; null with *err set when
   // the TLS options are unusable (bad PEM, key mismatch).
   TlsContext* tls_context(Error* err);
@@ -150,7 +176,6 @@ class Pool {
   using RequestList = IntrusiveList<Request, &Request::queue_hook>;
   using Registry = IntrusiveList<Connection, &Connection::registry_hook>;
 
-  OriginPool* origin_for(std::string_view key, std::string_view host, uint16_t port, bool https);
   Request* acquire_slot();
   void release_slot(Request* req);
   Request* find_live(uint64_t handle) const;
@@ -178,6 +203,10 @@ class Pool {
   Error tls_error_;        // why tls_ could not be created (repeated to each socket)
 
   std::unordered_map<std::string, std::unique_ptr<OriginPool>> origins_;
+  // By id; closed ones stay (null) so ids are never reused. Freed after
+  // their probe timer's close callback.
+  std::vector<std::unique_ptr<Balancer>> balancers_;
+  std::vector<HeaderPair> attempt_headers_;  // scratch for submit_attempt
   OriginPool* last_origin_ = nullptr;  // cache: consecutive requests to one origin
 
   std::vector<std::unique_ptr<Request>> slots_;

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/errors.h"
@@ -17,6 +18,7 @@ namespace cpc {
 class Connection;
 class OriginPool;
 class Pool;
+struct BalancedAttempt;
 
 struct Request {
   enum class Phase : uint8_t {
@@ -24,10 +26,12 @@ struct Request {
     kQueued,        // in OriginPool::queue_, waiting for a socket
     kWaitingFresh,  // retry: waiting for the fresh connection reserved for it
     kInFlight,      // bound to `conn`
+    kBackoff,       // balanced: waiting on retry_timer for its next attempt
     kDone,          // finished; waiting to be delivered to the sink
   };
 
-  explicit Request(Pool* owner, uint32_t index) : pool(owner), slot(index) {}
+  explicit Request(Pool* owner, uint32_t index);
+  ~Request();
 
   Pool* const pool;            // Borrowed; the pool owns every slot.
   const uint32_t slot;         // index in Pool::slots_
@@ -43,11 +47,19 @@ struct Request {
   bool head_request = false;
   bool close_after = false;    // do not reuse the socket after this request
   uint8_t attempt = 0;         // 1 after the idle-socket race retry
+  bool sent = false;           // this attempt's bytes were handed to a socket
 
   // Whole-request timeout. Owned by the slot: initialised with it, closed
   // only when the pool shuts down. timer.data == this.
   uv_timer_t timer;
   bool timer_armed = false;
+  // Balanced requests: the backoff before the next attempt. Owned like
+  // `timer`. retry_timer.data == this.
+  uv_timer_t retry_timer;
+  // Balanced requests (balancer.h): set while this use of the slot is one.
+  // The storage is allocated on the slot's first balanced use and kept.
+  bool is_balanced = false;
+  std::unique_ptr<BalancedAttempt> balanced;
 
   // Timings, uv_hrtime() nanoseconds.
   uint64_t start_ns = 0;

@@ -1,0 +1,158 @@
+'use strict';
+
+// BalancedPool (API.md): one logical endpoint served by several origins.
+// Every routing decision, health figure, breaker and retry lives in the
+// native core (src/core/balancer.*); this class checks arguments, forwards
+// the events of its own balancer, and tracks its promises for close().
+const { EventEmitter } = require('node:events');
+const { ConnectionPoolCore, parseTarget, parseInit, rejectLater } = require('./connection-pool-core');
+const { createPoolError } = require('./errors');
+const { kNative, kTrack } = require('./symbols');
+
+const STRATEGIES = ['round-robin', 'least-pending', 'least-latency'];
+
+function positive(name, v, fallback, { integer = false, zero = false } = {}) {
+  if (v === undefined) return fallback;
+  const ok = typeof v === 'number' && Number.isFinite(v) && (zero ? v >= 0 : v > 0) && (!integer || Number.isInteger(v));
+  if (!ok) throw createPoolError('ERR_POOL_CONFIG', `Invalid value for option ${name}: ${String(v)}`);
+  return v;
+}
+
+function flatHeaders(headers) {
+  if (headers == null) return undefined;
+  const entries = Array.isArray(headers) ? headers : Object.entries(headers);
+  return entries.flatMap(([k, v]) => [String(k), String(v)]);
+}
+
+// The options object -> the flat config the native createBalancer reads.
+function balancerConfig(options) {
+  const strategy = options.strategy === undefined ? 'round-robin' : options.strategy;
+  if (!STRATEGIES.includes(strategy)) {
+    throw createPoolError('ERR_POOL_CONFIG', `Invalid value for option strategy: ${String(strategy)}`);
+  }
+  const c = { strategy };
+  const health = options.health;
+  if (health) {
+    c.probeIntervalMs = positive('health.intervalMs', health.intervalMs, 5000, { integer: true });
+    c.probeTimeoutMs = positive('health.timeoutMs', health.timeoutMs, 2000, { integer: true });
+    c.probeMethod = health.method || 'GET';
+    c.probePath = health.path || '/';
+    c.probeHeaders = flatHeaders(health.headers);
+    if (health.body != null) c.probeBody = String(health.body);
+    const t = health.thresholds || {};
+    c.healthyMs = positive('health.thresholds.healthyMs', t.healthyMs, 50);
+    c.degradedMs = positive('health.thresholds.degradedMs', t.degradedMs, 200);
+    c.unhealthyFailures = positive('health.thresholds.unhealthyFailures', t.unhealthyFailures, 3, { integer: true });
+    c.deadFailures = positive('health.thresholds.deadFailures', t.deadFailures, 5, { integer: true });
+  }
+  const breaker = options.breaker || {};
+  c.breakerFailures = positive('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, { integer: true });
+  c.breakerCooldownMs = positive('breaker.cooldownMs', breaker.cooldownMs, 10000, { integer: true, zero: true });
+  const retry = options.retry || {};
+  c.attempts = positive('retry.attempts', retry.attempts, 3, { integer: true });
+  c.baseDelayMs = positive('retry.baseDelayMs', retry.baseDelayMs, 50, { zero: true });
+  c.maxDelayMs = positive('retry.maxDelayMs', retry.maxDelayMs, 2000, { zero: true });
+  c.budgetPercent = positive('retry.budgetPercent', retry.budgetPercent, 20, { zero: true });
+  return c;
+}
+
+class BalancedPool extends EventEmitter {
+  #pool;
+  #ownsPool;
+  #id;
+  #origins = new Map();  // origin -> parsed target of the member
+  #pending = new Set();
+  #closing = null;
+
+  constructor(urls, options = {}) {
+    super();
+    if (!Array.isArray(urls)) throw createPoolError('ERR_INVALID_ARG_VALUE', 'urls must be an array');
+    if (options === null || typeof options !== 'object') {
+      throw createPoolError('ERR_POOL_CONFIG', 'options must be an object');
+    }
+    const config = balancerConfig(options);
+    this.#ownsPool = !options.pool;
+    this.#pool = options.pool || new ConnectionPoolCore();
+    this.#id = this.#pool[kNative].createBalancer(config);
+    for (const url of urls) this.addEndpoint(url);
+    // Forward this balancer's endpoint events while someone listens here.
+    const forward = (event) => (payload) => {
+      if (payload.balancer !== this.#id) return;
+      const { balancer, ...rest } = payload;
+      this.emit(event, rest);
+    };
+    const listeners = {
+      'endpoint:health': forward('endpoint:health'),
+      'endpoint:breaker': forward('endpoint:breaker'),
+    };
+    this.on('newListener', (name) => {
+      if (listeners[name] && this.listenerCount(name) === 0) this.#pool.on(name, listeners[name]);
+    });
+    this.on('removeListener', (name) => {
+      if (listeners[name] && this.listenerCount(name) === 0) this.#pool.off(name, listeners[name]);
+    });
+  }
+
+  get pool() {
+    return this.#pool;
+  }
+
+  addEndpoint(url) {
+    const t = parseTarget(url);
+    if (this.#origins.has(t.origin)) return;
+    this.#origins.set(t.origin, t);
+    this.#pool[kNative].balancerAdd(this.#id, t.origin, t.host, t.port, t.https, t.hostHeader);
+  }
+
+  removeEndpoint(url) {
+    const t = parseTarget(url);
+    this.#origins.delete(t.origin);
+    return this.#pool[kNative].balancerRemove(this.#id, t.origin);
+  }
+
+  // execute(pathOrUrl, init): a path ('/'), or an absolute URL of a member.
+  execute(pathOrUrl, init) {
+    if (this.#closing) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The BalancedPool is closed'));
+    let target;
+    let a;
+    try {
+      if (typeof pathOrUrl === 'string' && pathOrUrl.startsWith('/')) {
+        target = pathOrUrl;
+      } else {
+        const t = parseTarget(pathOrUrl);
+        if (!this.#origins.has(t.origin)) {
+          throw createPoolError('ERR_INVALID_URL', `${t.origin} is not an endpoint of this BalancedPool`);
+        }
+        target = t.target;
+      }
+      a = parseInit(init);
+    } catch (err) {
+      return rejectLater(err);
+    }
+    const handle = this.#pool[kNative].executeBalanced(this.#id, a.method === 'GET' ? undefined : a.method,
+      target, a.headers, a.body, a.timeout, a.idempotent);
+    const promise = this.#pool[kTrack](handle, a.signal);
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  getStats() {
+    return { endpoints: this.#pool[kNative].balancerStats(this.#id) };
+  }
+
+  // Graceful: new requests are refused, live ones finish, probes stop.
+  close() {
+    if (!this.#closing) {
+      this.#closing = (async () => {
+        await Promise.allSettled([...this.#pending]);
+        this.#pool[kNative].balancerClose(this.#id);
+        if (this.#ownsPool) await this.#pool.close();
+      })();
+    }
+    return this.#closing;
+  }
+}
+
+module.exports = { BalancedPool };
