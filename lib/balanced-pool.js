@@ -7,7 +7,7 @@
 const { EventEmitter } = require('node:events');
 const { ConnectionPoolCore, parseTarget, parseInit, rejectLater } = require('./connection-pool-core');
 const { createPoolError } = require('./errors');
-const { kNative, kTrack } = require('./symbols');
+const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
 
 const STRATEGIES = ['round-robin', 'least-pending', 'least-latency'];
 
@@ -136,6 +136,31 @@ class BalancedPool extends EventEmitter {
     const done = () => this.#pending.delete(promise);
     promise.then(done, done);
     return promise;
+  }
+
+  // fetch(pathOrUrl, init): pool.fetch's semantics, routed like execute().
+  // A path is resolved against the first endpoint (that is the Response's
+  // url); init.idempotent lets a POST be retried like a GET.
+  fetch(pathOrUrl, init) {
+    const { createFetch } = require('./fetch');
+    const idempotent = init != null && init.idempotent === true;
+    let input = pathOrUrl;
+    if (typeof pathOrUrl === 'string' && pathOrUrl.startsWith('/')) {
+      const first = this.#origins.keys().next().value;
+      if (first === undefined) {
+        return Promise.reject(new TypeError('fetch failed', {
+          cause: createPoolError('ERR_POOL_NO_ENDPOINT', 'The BalancedPool has no endpoint'),
+        }));
+      }
+      input = first + pathOrUrl;
+    }
+    const run = (href, i) => {
+      const u = new URL(href);
+      // Redirects to a non-member origin go through the plain pool.
+      if (!this.#origins.has(u.origin)) return this.#pool.execute(href, i);
+      return this.execute(u.pathname + u.search, { ...i, idempotent });
+    };
+    return createFetch(run, { maxResponseSize: this.#pool[kMaxResponseSize] })(input, init);
   }
 
   getStats() {

@@ -340,3 +340,62 @@ export declare function createEthersGetUrl(
   pool: ConnectionPoolCore,
 ): (req: { url: string; method: string; headers: Record<string, string>; body: Uint8Array | null; timeout: number },
   signal?: { cancelled: boolean; addListener(listener: () => void): void }) => Promise<EthersGetUrlResponse>;
+
+// ---- BalancedPool ------------------------------------------------------------
+
+export type BalancedStrategy = 'round-robin' | 'least-pending' | 'least-latency';
+export type EndpointHealth = 'healthy' | 'degraded' | 'unhealthy' | 'dead';
+export type EndpointBreaker = 'closed' | 'open' | 'half-open';
+
+export interface BalancedPoolOptions {
+  /** The pool the endpoints share (default: a new ConnectionPoolCore, closed with this). */
+  pool?: ConnectionPoolCore;
+  strategy?: BalancedStrategy;
+  /** Health probes; off when `false` or absent. */
+  health?: false | {
+    path?: string;
+    method?: string;
+    headers?: Record<string, string> | Array<[string, string]>;
+    body?: string;
+    intervalMs?: number;
+    timeoutMs?: number;
+    thresholds?: { healthyMs?: number; degradedMs?: number; unhealthyFailures?: number; deadFailures?: number };
+  };
+  breaker?: { consecutiveFailures?: number; cooldownMs?: number };
+  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number; budgetPercent?: number };
+}
+
+export interface BalancedExecuteInit extends ExecuteInit {
+  /** Lets a non-idempotent method (POST) be retried after it reached a server. */
+  idempotent?: boolean;
+}
+
+export interface EndpointStats {
+  origin: string;
+  health: EndpointHealth;
+  breaker: EndpointBreaker;
+  /** EWMA of response times, ms; 0 before the first sample. */
+  ewmaMs: number;
+  inflight: number;
+  requests: number;
+  failures: number;
+  consecutiveFailures: number;
+  lastError: PoolError | null;
+}
+
+export interface EndpointHealthEvent { origin: string; from: EndpointHealth; to: EndpointHealth; reason: string }
+export interface EndpointBreakerEvent { origin: string; from: EndpointBreaker; to: EndpointBreaker }
+
+export declare class BalancedPool extends EventEmitter {
+  constructor(urls: Array<string | URL>, options?: BalancedPoolOptions);
+  readonly pool: ConnectionPoolCore;
+  /** A path ('/') or an absolute URL of a member. */
+  execute(pathOrUrl: string | URL, init?: BalancedExecuteInit): Promise<PoolResponse>;
+  fetch(pathOrUrl: string | URL, init?: PoolFetchInit & { idempotent?: boolean }): Promise<Response>;
+  getStats(): { endpoints: EndpointStats[] };
+  addEndpoint(url: string | URL): void;
+  removeEndpoint(url: string | URL): boolean;
+  close(): Promise<void>;
+  on(event: 'endpoint:health', listener: (e: EndpointHealthEvent) => void): this;
+  on(event: 'endpoint:breaker', listener: (e: EndpointBreakerEvent) => void): this;
+}
