@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/address_order.h"
 #include "core/origin_pool.h"
 #include "core/pool.h"
 #include "core/tls_session.h"
@@ -102,7 +103,14 @@ void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res)
     return;
   }
   c->addrs_ = res;
-  c->next_addr_ = res;
+  std::vector<const sockaddr*> all;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    if (a->ai_family == AF_INET || a->ai_family == AF_INET6) all.push_back(a->ai_addr);
+  }
+  // Successive connections start at successive addresses; refused ones go last.
+  c->addr_order_ = order_addresses(all, c->origin->take_address_turn(), c->origin->refused(),
+                                   uv_now(c->origin->pool()->loop()));
+  c->addr_next_ = 0;
   c->connect_next();
 }
 
@@ -112,18 +120,14 @@ void Connection::connect_next() {
     if (!literal_tried_) addr = reinterpret_cast<const sockaddr*>(&literal_addr_);
     literal_tried_ = true;
   } else {
-    while (next_addr_ && !addr) {
-      if (next_addr_->ai_family == AF_INET || next_addr_->ai_family == AF_INET6) {
-        addr = next_addr_->ai_addr;
-      }
-      next_addr_ = next_addr_->ai_next;
-    }
+    if (addr_next_ < addr_order_.size()) addr = addr_order_[addr_next_++];
   }
   if (!addr) {
     connect_failed(make_system_error(last_connect_error_ ? last_connect_error_ : UV_EADDRNOTAVAIL,
                                      "connect"));
     return;
   }
+  addr_current_ = addr;
   const Config& cfg = origin->pool()->config();
   uv_tcp_init(origin->pool()->loop(), &tcp_);
   tcp_.data = this;
@@ -147,8 +151,11 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   if (c->state == State::kClosing) return;
   if (status < 0) {
     c->last_connect_error_ = status;
+    if (status == UV_ECONNREFUSED && !c->use_literal_ && c->addr_current_) {
+      c->origin->note_refused(c->addr_current_);
+    }
     // Try the next address on a fresh handle once this one has closed.
-    if (c->use_literal_ || c->next_addr_ == nullptr) {
+    if (c->use_literal_ || c->addr_next_ >= c->addr_order_.size()) {
       c->connect_failed(make_system_error(status, "connect"));
     } else {
       uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), on_tcp_closed);

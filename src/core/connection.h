@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/events.h"
 #include "core/intrusive_list.h"
@@ -129,7 +130,9 @@ class Connection {
   // socket holds only what OpenSSL holds.
   std::unique_ptr<TlsSession> tls_;
   struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
-  struct addrinfo* next_addr_ = nullptr;
+  std::vector<const sockaddr*> addr_order_;  // Borrowed from addrs_: the try order
+  size_t addr_next_ = 0;
+  const sockaddr* addr_current_ = nullptr;   // the address being connected to
   sockaddr_storage literal_addr_;
   bool use_literal_ = false;
   bool literal_tried_ = false;

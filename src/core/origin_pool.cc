@@ -500,6 +500,10 @@ void OriginPool::close_unused() {
   }
 }
 
+void OriginPool::note_refused(const sockaddr* addr) {
+  refused_.note(addr, uv_now(pool_->loop()));
+}
+
 void OriginPool::close_idle() {
   while (Connection* c = idle_.front()) close_connection(c, CloseReason::kPoolClosed);
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/address_order.h"
 #include "core/connection.h"
 #include "core/errors.h"
 #include "core/intrusive_list.h"
@@ -39,6 +40,11 @@ class OriginPool {
   const char* port_string() const { return port_str_; }
   uint16_t port() const { return port_; }
   bool https() const { return https_; }
+  // Multi-address hosts: where the next connection starts, and the
+  // addresses that recently refused (tried last).
+  uint64_t take_address_turn() { return address_turn_++; }
+  const RefusedAddresses& refused() const { return refused_; }
+  void note_refused(const sockaddr* addr);
 
   // Queues a request and dispatches what can be dispatched. Returns
   // kQueueFull (request not queued) when maxQueue requests already wait.
@@ -118,6 +124,8 @@ class OriginPool {
   ConnList idle_{3};
   ConnList closing_{4};
   RequestList queue_{5};
+  uint64_t address_turn_ = 0;
+  RefusedAddresses refused_;
   size_t waiting_fresh_ = 0;         // requests in Phase::kWaitingFresh
   size_t reserved_connecting_ = 0;   // connecting sockets with `reserved` set
 };
