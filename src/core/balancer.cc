@@ -71,6 +71,7 @@ void Balancer::add_endpoint(const EndpointSpec& spec) {
   e.spec = spec;
   e.stats.origin = spec.origin;
   e.origin = pool_->origin_for(spec.origin, spec.host, spec.port, spec.https);
+  e.origin->set_draining(false);
   endpoints_.push_back(std::move(e));
 }
 
@@ -78,7 +79,7 @@ bool Balancer::remove_endpoint(const std::string& origin) {
   for (Endpoint& e : endpoints_) {
     if (e.spec.origin == origin && !e.removed) {
       e.removed = true;
-      e.origin->close_idle();  // in-flight work finishes on its sockets
+      e.origin->set_draining(true);  // in-flight work finishes, then its sockets close
       return true;
     }
   }

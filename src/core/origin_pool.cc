@@ -209,8 +209,8 @@ void OriginPool::on_connected(Connection* c) {
     return;
   }
   transition(c, Connection::State::kIdle);
-  if (pool_->closing() || idle_.size() > pool_->config().max_free_sockets) {
-    close_connection(c, pool_->closing() ? CloseReason::kPoolClosed : CloseReason::kMaxFree);
+  if (pool_->closing() || draining_ || idle_.size() > pool_->config().max_free_sockets) {
+    close_connection(c, pool_->closing() || draining_ ? CloseReason::kPoolClosed : CloseReason::kMaxFree);
   }
 }
 
@@ -337,7 +337,7 @@ void OriginPool::release(Connection* c) {
     assign(c, queue_.pop_front());  // the oldest waiter gets it first
     return;
   }
-  if (pool_->closing()) {
+  if (pool_->closing() || draining_) {
     close_connection(c, CloseReason::kPoolClosed);
     return;
   }
@@ -504,7 +504,9 @@ void OriginPool::note_refused(const sockaddr* addr) {
   refused_.note(addr, uv_now(pool_->loop()));
 }
 
-void OriginPool::close_idle() {
+void OriginPool::set_draining(bool draining) {
+  draining_ = draining;
+  if (!draining) return;
   while (Connection* c = idle_.front()) close_connection(c, CloseReason::kPoolClosed);
 }
 

@@ -70,8 +70,9 @@ class OriginPool {
   // Closes every socket now (destroy) or only the idle/unused ones (graceful close).
   void close_all(CloseReason reason);
   void close_unused();
-  // Closes idle sockets only (an endpoint removed from a BalancedPool).
-  void close_idle();
+  // An endpoint removed from a BalancedPool: idle sockets close now, busy
+  // ones when their request ends. Adding the endpoint again undoes it.
+  void set_draining(bool draining);
   // Fails every queued or waiting request (destroy).
   void fail_all(const Error& err);
 
@@ -124,6 +125,7 @@ class OriginPool {
   ConnList idle_{3};
   ConnList closing_{4};
   RequestList queue_{5};
+  bool draining_ = false;
   uint64_t address_turn_ = 0;
   RefusedAddresses refused_;
   size_t waiting_fresh_ = 0;         // requests in Phase::kWaitingFresh
