@@ -195,6 +195,10 @@ int Balancer::pick(const Request* req) {
         for (int i : cand) {
           if (endpoints_[i].stats.ewma_ms < endpoints_[chosen].stats.ewma_ms) chosen = i;
         }
+      } else {
+        // Explore in turn: "the one after the last pick" would always be the
+        // one after the fastest, and the others would never be sampled.
+        chosen = cand[(picks_ / kExploreEvery) % cand.size()];
       }
       break;
     }
@@ -211,7 +215,8 @@ bool Balancer::start_attempt(Request* req) {
     return false;
   }
   Endpoint& e = endpoints_[static_cast<size_t>(i)];
-  if (e.stats.breaker == Breaker::kHalfOpen && !att.probe) e.half_open_probe = true;
+  att.half_open = e.stats.breaker == Breaker::kHalfOpen && !att.probe;
+  if (att.half_open) e.half_open_probe = true;
   att.endpoint = i;
   att.attempts++;
   if (i < 64) att.tried |= uint64_t{1} << i;
@@ -355,7 +360,9 @@ Balancer::Verdict Balancer::on_attempt_done(Request* req) {
                        "The endpoint answered HTTP " + std::to_string(req->response.status),
                        std::to_string(req->response.status));
   }
-  if (e.stats.breaker == Breaker::kHalfOpen && !att.probe) e.half_open_probe = false;
+  // Only the half-open request itself frees the half-open slot; one sent
+  // before the breaker opened may finish meanwhile.
+  if (att.half_open) e.half_open_probe = false;
   if (!user_ended) record(e, req, failed, cause, ms);
   if (att.probe) {
     e.probe_inflight = false;

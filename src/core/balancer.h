@@ -85,6 +85,7 @@ struct BalancedAttempt {
   uint64_t tried = 0;         // bitmask of endpoints tried (first 64)
   bool idempotent = false;    // the method, or init.idempotent
   bool probe = false;         // a health probe: no JS promise
+  bool half_open = false;     // this attempt is its endpoint's one half-open request
   uint64_t attempt_start_ns = 0;
   uint64_t deadline_ms = 0;   // uv_now deadline of the whole request; 0 = none
   std::string method;

@@ -141,6 +141,9 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   }
   counters_.total_requests++;
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
+    // The loop's cached clock may be a busy tick old; a timeout must not
+    // fire before its time.
+    uv_update_time(loop_);
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }
@@ -399,6 +402,7 @@ void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
   req->start_ns = uv_hrtime();
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
+  uv_update_time(loop_);
   att.deadline_ms = timeout ? uv_now(loop_) + timeout : 0;
   // The method's own idempotency is known once the head is written; the
   // caller's flag can only add to it.
@@ -410,6 +414,9 @@ void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
     return finish_balanced(req);
   }
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
+    // The loop's cached clock may be a busy tick old; a timeout must not
+    // fire before its time.
+    uv_update_time(loop_);
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }

@@ -1,0 +1,730 @@
+'use strict';
+
+// BalancedPool (API.md "BalancedPool", issue 8) against real servers on
+// 127.0.0.1: endpoints that die and come back on the same port, answer
+// slowly, answer 503 with Retry-After, reset after reading a request, or
+// refuse connections. What each server saw (hits, timestamps) is the
+// evidence; the balancer's events and getStats() are checked against it.
+// Every test ends with the leak audit clean and no socket open on either
+// side. One end-to-end case puts a real JSON-RPC node (ganache) behind two
+// endpoints.
+
+const net = require('node:net');
+const { performance } = require('node:perf_hooks');
+const { createResources } = require('./helpers/resources');
+const { waitFor, withDeadline, settle, recordEvents } = require('./helpers/wait');
+const { HOST, parseRequests, response, closedPort } = require('./helpers/raw-server');
+const { BalancedPool } = require('..');
+const { testHooks } = require('../lib/connection-pool-core');
+
+const res = createResources();
+let fleets = [];  // { bp, pool } made by balanced(), audited in afterEach
+
+afterEach(async () => {
+  const these = fleets;
+  fleets = [];
+  const problems = [];
+  for (const { bp, pool } of these) {
+    // A test that failed half-way may leave a request held: close() would
+    // wait for it, so give up after a while and let res destroy the pool.
+    await withDeadline(bp.close(), 3000, 'BalancedPool.close()').catch((err) => problems.push(err.message));
+    const leaks = testHooks.sweepNow(pool);
+    const { socketLeaks } = pool.getMetrics();
+    if (leaks !== 0 || socketLeaks !== 0) problems.push(`leak audit: sweepNow ${leaks}, socketLeaks ${socketLeaks}`);
+  }
+  problems.push(...await res.cleanup());
+  expect(problems).toEqual([]);
+});
+
+// A BalancedPool over a pool of its own (destroyed and checked by res).
+function balanced(urls, options = {}, poolOptions = {}) {
+  const pool = res.pool(poolOptions);
+  const bp = new BalancedPool(urls, { ...options, pool });
+  fleets.push({ bp, pool });
+  return bp;
+}
+
+const PROBE_PATH = '/health';
+const JSON_BODY = '{"jsonrpc":"2.0","id":1,"result":"0x1"}';
+const ok = () => response({ headers: { 'Content-Type': 'application/json' }, body: JSON_BODY });
+const unavailable = (retryAfter, status = 503) => response({
+  status,
+  reason: status === 429 ? 'Too Many Requests' : 'Service Unavailable',
+  headers: retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) },
+  body: 'busy',
+});
+
+// An endpoint: a raw `net` server on a fixed port that can be stopped (its
+// listener closed, every socket destroyed: a killed process) and started
+// again on the same port. Every parsed request is recorded in `requests` as
+// { method, path, body, at } (at = performance.now() on arrival); `hits`
+// counts the ones that are not health probes. `behaviour` (mutable) decides
+// the answer, to requests and probes alike:
+//   { delayMs }      200 with a small JSON body, after delayMs
+//   { status: 503, retryAfter }
+//   { reset: true }  read the request, then destroy the socket unanswered
+//   { hold: true }   keep the request in `held` until release() (probes: 200)
+async function startEndpoint(behaviour = {}) {
+  const requests = [];
+  const held = [];
+  const open = new Set();
+  const timers = new Set();
+  let server = null;
+  let port = 0;
+
+  function answer(req, socket) {
+    const b = ep.behaviour;
+    if (b.hold) {
+      if (req.path === PROBE_PATH) return socket.write(ok());  // only requests are held
+      return held.push({ req, socket });
+    }
+    if (b.reset) return socket.destroy();
+    if (b.status) return socket.write(unavailable(b.retryAfter, b.status));
+    if (b.delayMs) {
+      // Pacing of the answer (the server is slow), not synchronisation.
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (!socket.destroyed) socket.write(ok());
+      }, b.delayMs);
+      timers.add(timer);
+      return undefined;
+    }
+    return socket.write(ok());
+  }
+
+  function listen() {
+    server = net.createServer((socket) => {
+      open.add(socket);
+      socket.setNoDelay(true);
+      socket.on('error', () => {});
+      socket.on('close', () => open.delete(socket));
+      parseRequests(socket, (req) => {
+        const record = { method: req.method, path: req.path, body: req.body.toString(), at: performance.now() };
+        requests.push(record);
+        answer(req, socket);
+      });
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, HOST, () => {
+        server.removeListener('error', reject);
+        port = server.address().port;
+        resolve();
+      });
+    });
+  }
+
+  const ep = {
+    behaviour,
+    requests,
+    held,
+    get port() {
+      return port;
+    },
+    get origin() {
+      return `http://${HOST}:${port}`;
+    },
+    get openConnections() {
+      return open.size;
+    },
+    // Requests that were not health probes.
+    get hits() {
+      return requests.filter((r) => r.path !== PROBE_PATH).length;
+    },
+    release() {
+      for (const { socket } of held.splice(0)) if (!socket.destroyed) socket.write(ok());
+    },
+    start: listen,
+    // A killed process: the listener goes, every connection is cut.
+    stop() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      held.splice(0);
+      for (const socket of open) socket.destroy();
+      const s = server;
+      server = null;
+      return s ? new Promise((resolve) => s.close(() => resolve())) : Promise.resolve();
+    },
+    close() {
+      return ep.stop();
+    },
+  };
+  await listen();
+  return res.server(ep);
+}
+
+// Runs `workers` loops of execute() until stop() is called; every outcome
+// is kept. stop() resolves once every loop has finished its last request.
+function runTraffic(bp, { workers = 4, init = {} } = {}) {
+  let running = true;
+  const outcomes = [];
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const started = performance.now();
+      const r = await settle(bp.execute('/', init));
+      if (r.status === 'rejected' && r.reason.code === 'ERR_POOL_CLOSED') break;  // a failed test's teardown
+      outcomes.push({ ...r, ms: performance.now() - started });
+    }
+  });
+  return {
+    outcomes,
+    get failures() {
+      return outcomes.filter((o) => o.status === 'rejected' || o.value.statusCode !== 200)
+        .map((o) => (o.status === 'rejected' ? o.reason.code : o.value.statusCode));
+    },
+    async stop() {
+      running = false;
+      await withDeadline(Promise.all(loops), 10000, 'traffic loops to finish');
+    },
+  };
+}
+
+function statsOf(bp, origin) {
+  return bp.getStats().endpoints.find((e) => e.origin === origin);
+}
+
+async function sequential(bp, n, init) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(await bp.execute('/', init));
+  return out;
+}
+
+describe('a fleet with a dying, a slow and a 503 endpoint', () => {
+  test('serves every idempotent request; the dead endpoint\'s breaker opens, then closes once it is back', async () => {
+    const dying = await startEndpoint({});
+    const slow = await startEndpoint({ delayMs: 30 });
+    const busy = await startEndpoint({ status: 503, retryAfter: 1 });
+    const bp = balanced([dying.origin, slow.origin, busy.origin], {
+      strategy: 'least-latency',
+      health: { path: PROBE_PATH, intervalMs: 20, timeoutMs: 500 },
+      breaker: { consecutiveFailures: 2, cooldownMs: 100 },
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 20, budgetPercent: 100 },
+    });
+    const rec = recordEvents(bp, ['endpoint:breaker', 'endpoint:health']);
+    const traffic = runTraffic(bp, { workers: 4 });
+
+    await waitFor(() => dying.hits >= 20, { timeoutMs: 5000, label: 'traffic on the fast endpoint' });
+    const opened = waitFor(bp, 'endpoint:breaker', {
+      filter: (e) => e.origin === dying.origin && e.to === 'open',
+      timeoutMs: 5000,
+    });
+    await dying.stop();
+    const stoppedAt = performance.now();
+    await opened;
+    const openAfterMs = performance.now() - stoppedAt;
+    const slowBefore = slow.hits;
+    await waitFor(() => slow.hits >= slowBefore + 20, { timeoutMs: 5000, label: 'the slow endpoint to serve the outage' });
+
+    const closed = waitFor(bp, 'endpoint:breaker', {
+      filter: (e) => e.origin === dying.origin && e.to === 'closed',
+      timeoutMs: 5000,
+    });
+    const hitsWhileDown = dying.hits;
+    await dying.start();
+    await closed;
+    await waitFor(() => dying.hits >= hitsWhileDown + 20, { timeoutMs: 5000, label: 'traffic back on the restarted endpoint' });
+    await traffic.stop();
+    rec.stop();
+
+    expect(traffic.failures).toEqual([]);
+    expect(traffic.outcomes.length).toBeGreaterThan(60);
+    expect(openAfterMs).toBeLessThan(2000);
+    const dyingBreaker = rec.of('endpoint:breaker').filter((e) => e.origin === dying.origin);
+    expect(dyingBreaker[0]).toEqual({ origin: dying.origin, from: 'closed', to: 'open' });
+    expect(dyingBreaker[dyingBreaker.length - 1].to).toBe('closed');
+    // The 503 endpoint was tried, answered 503 every time, and was routed around.
+    expect(busy.hits).toBeGreaterThan(0);
+    expect(rec.of('endpoint:breaker').some((e) => e.origin === busy.origin && e.to === 'open')).toBe(true);
+    const stats = statsOf(bp, dying.origin);
+    expect(stats).toMatchObject({ breaker: 'closed', consecutiveFailures: 0 });
+    // Failed probes count towards the breaker, not in `failures` (requests only).
+    expect(stats.failures).toBeGreaterThanOrEqual(1);
+    expect(statsOf(bp, busy.origin).lastError).toMatchObject({ code: 'ERR_POOL_HTTP_STATUS', origin: busy.origin });
+  });
+});
+
+describe('circuit breaker', () => {
+  test('half-open lets one request through, and its success closes the breaker', async () => {
+    const flaky = await startEndpoint({});
+    const good = await startEndpoint({});
+    await flaky.stop();
+    const bp = balanced([flaky.origin, good.origin], {
+      strategy: 'round-robin',
+      breaker: { consecutiveFailures: 2, cooldownMs: 150 },
+      retry: { baseDelayMs: 0, budgetPercent: 100 },
+    });
+    const rec = recordEvents(bp, ['endpoint:breaker']);
+    const opened = waitFor(bp, 'endpoint:breaker', { filter: (e) => e.to === 'open' });
+    const traffic = runTraffic(bp, { workers: 4 });
+    await opened;
+    flaky.behaviour.hold = true;
+    await flaky.start();
+    // After the cooldown one request goes to it, and only one.
+    await waitFor(() => flaky.held.length === 1, { timeoutMs: 3000, label: 'the half-open request' });
+    const goodBefore = good.hits;
+    await waitFor(() => good.hits >= goodBefore + 20, { label: 'traffic while half-open' });
+    expect(flaky.requests.length).toBe(1);
+    expect(statsOf(bp, flaky.origin).breaker).toBe('half-open');
+    const closed = waitFor(bp, 'endpoint:breaker', { filter: (e) => e.to === 'closed' });
+    flaky.behaviour.hold = false;
+    flaky.release();
+    await closed;
+    await waitFor(() => flaky.hits >= 10, { label: 'traffic back on the recovered endpoint' });
+    await traffic.stop();
+    rec.stop();
+    expect(traffic.failures).toEqual([]);
+    expect(rec.of('endpoint:breaker')).toEqual([
+      { origin: flaky.origin, from: 'closed', to: 'open' },
+      { origin: flaky.origin, from: 'open', to: 'half-open' },
+      { origin: flaky.origin, from: 'half-open', to: 'closed' },
+    ]);
+  });
+});
+
+describe('strategies', () => {
+  test('least-latency moves traffic to the fast endpoint', async () => {
+    const fast = await startEndpoint({});
+    const slower = await startEndpoint({});
+    const slowest = await startEndpoint({});
+    const bp = balanced([slower.origin, slowest.origin, fast.origin], { strategy: 'least-latency' });
+    // All equal: every endpoint gets sampled.
+    await sequential(bp, 9);
+    expect([fast.hits, slower.hits, slowest.hits].every((h) => h > 0)).toBe(true);
+    // Two of them slow down (both stay in the healthy class, < 50 ms).
+    slower.behaviour.delayMs = 15;
+    slowest.behaviour.delayMs = 30;
+    await sequential(bp, 30);  // the EWMAs learn
+    const before = [fast.hits, slower.hits, slowest.hits];
+    await sequential(bp, 96);
+    const share = [fast.hits - before[0], slower.hits - before[1], slowest.hits - before[2]];
+    expect(share[0] + share[1] + share[2]).toBe(96);
+    expect(share[0]).toBeGreaterThanOrEqual(80);
+    const stats = bp.getStats().endpoints;
+    const ewma = (o) => stats.find((e) => e.origin === o).ewmaMs;
+    expect(ewma(fast.origin)).toBeLessThan(ewma(slower.origin));
+  });
+
+  // Fails until the core's exploration pick is fixed (reported to the lead):
+  // it takes the first candidate in round-robin order after the last pick,
+  // and the last pick was the fastest endpoint, so every exploration lands
+  // on the endpoint right after the fastest and the others are never
+  // sampled again (a recovered one is never noticed).
+  test('least-latency keeps sampling every other endpoint now and then', async () => {
+    const fast = await startEndpoint({});
+    const a = await startEndpoint({ delayMs: 10 });
+    const b = await startEndpoint({ delayMs: 10 });
+    const bp = balanced([fast.origin, a.origin, b.origin], { strategy: 'least-latency' });
+    await sequential(bp, 3);
+    const before = [a.hits, b.hits];
+    await sequential(bp, 96);
+    expect(a.hits - before[0]).toBeGreaterThan(0);
+    expect(b.hits - before[1]).toBeGreaterThan(0);
+  });
+
+  test('round-robin spreads requests evenly', async () => {
+    const eps = [await startEndpoint({}), await startEndpoint({}), await startEndpoint({})];
+    // Loose health thresholds: a GC pause must not change the class of an endpoint here.
+    const bp = balanced(eps.map((e) => e.origin), {
+      strategy: 'round-robin',
+      health: { path: PROBE_PATH, intervalMs: 600000, thresholds: { healthyMs: 5000, degradedMs: 10000 } },
+    });
+    await sequential(bp, 300);
+    expect(eps.map((e) => e.hits)).toEqual([100, 100, 100]);
+    expect(bp.getStats().endpoints.map((e) => e.requests)).toEqual([100, 100, 100]);
+  });
+
+  test('least-pending prefers the idle endpoint', async () => {
+    const busy = await startEndpoint({ hold: true });
+    const idle = await startEndpoint({});
+    const bp = balanced([busy.origin, idle.origin], { strategy: 'least-pending' });
+    const first = bp.execute('/');
+    await waitFor(() => busy.held.length === 1, { label: 'the first request to be held' });
+    expect(statsOf(bp, busy.origin).inflight).toBe(1);
+    await sequential(bp, 20);
+    expect(idle.hits).toBe(20);
+    expect(busy.hits).toBe(1);
+    busy.release();
+    expect((await first).statusCode).toBe(200);
+    expect(statsOf(bp, busy.origin).inflight).toBe(0);
+  });
+});
+
+describe('what may be retried', () => {
+  test('a POST without idempotent that reached a failing server is reported and not retried', async () => {
+    const failing = await startEndpoint({ reset: true });
+    const good = await startEndpoint({});
+    const bp = balanced([failing.origin, good.origin], { strategy: 'round-robin', retry: { baseDelayMs: 0 } });
+    const err = await bp.execute('/', { method: 'POST', body: '{"tx":1}' }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(['ECONNRESET', 'ERR_POOL_SOCKET_CLOSED']).toContain(err.code);
+    expect(err.origin).toBe(failing.origin);
+    expect(failing.requests.map((r) => [r.method, r.body])).toEqual([['POST', '{"tx":1}']]);
+    expect(good.requests).toEqual([]);
+    expect(statsOf(bp, failing.origin)).toMatchObject({ requests: 1, failures: 1 });
+  });
+
+  test('the same POST with idempotent: true is retried on another endpoint', async () => {
+    const failing = await startEndpoint({ reset: true });
+    const good = await startEndpoint({});
+    const bp = balanced([failing.origin, good.origin], { strategy: 'round-robin', retry: { baseDelayMs: 0 } });
+    const r = await bp.execute('/', { method: 'POST', body: '{"call":1}', idempotent: true });
+    expect(r.statusCode).toBe(200);
+    expect(failing.hits).toBe(1);
+    expect(good.requests.map((q) => [q.method, q.body])).toEqual([['POST', '{"call":1}']]);
+  });
+
+  test('a POST that failed before any byte was written (refused) is retried elsewhere', async () => {
+    const refused = `http://${HOST}:${await closedPort()}`;
+    const good = await startEndpoint({});
+    const bp = balanced([refused, good.origin], { strategy: 'round-robin', retry: { baseDelayMs: 0 } });
+    const r = await bp.execute('/', { method: 'POST', body: '{"tx":2}' });
+    expect(r.statusCode).toBe(200);
+    expect(good.requests.map((q) => [q.method, q.body])).toEqual([['POST', '{"tx":2}']]);
+    expect(statsOf(bp, refused)).toMatchObject({ requests: 1, failures: 1, lastError: { code: 'ECONNREFUSED', origin: refused } });
+  });
+
+  test('a POST without idempotent that got a 503 returns the 503 and is not retried', async () => {
+    const busy = await startEndpoint({ status: 503 });
+    const good = await startEndpoint({});
+    const bp = balanced([busy.origin, good.origin], { strategy: 'round-robin', retry: { baseDelayMs: 0 } });
+    const r = await bp.execute('/', { method: 'POST', body: 'x' });
+    expect(r.statusCode).toBe(503);
+    expect(busy.hits).toBe(1);
+    expect(good.hits).toBe(0);
+  });
+});
+
+describe('retry timing and limits', () => {
+  test.each([503, 429])('honours Retry-After of a %i up to maxDelayMs', async (status) => {
+    // Retry-After: 3 s, capped at 250 ms: the retry comes no sooner than the
+    // cap (and well before the server's 3 s, or the cap would not apply).
+    const busy = await startEndpoint({ status, retryAfter: 3 });
+    const good = await startEndpoint({});
+    const bp = balanced([busy.origin, good.origin], {
+      strategy: 'round-robin',
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 250 },
+    });
+    const r = await bp.execute('/');
+    expect(r.statusCode).toBe(200);
+    expect(busy.hits).toBe(1);
+    expect(good.hits).toBe(1);
+    const gap = good.requests[0].at - busy.requests[0].at;
+    expect(gap).toBeGreaterThanOrEqual(248);  // uv_now is whole milliseconds
+    expect(gap).toBeLessThan(3000);
+  });
+
+  test('the retry budget caps retries when every endpoint fails', async () => {
+    const eps = [await startEndpoint({ status: 503 }), await startEndpoint({ status: 503 }), await startEndpoint({ status: 503 })];
+    const budgetPercent = 10;
+    const bp = balanced(eps.map((e) => e.origin), {
+      strategy: 'round-robin',
+      breaker: { consecutiveFailures: 1000 },  // the budget alone limits here
+      retry: { attempts: 3, baseDelayMs: 0, maxDelayMs: 0, budgetPercent },
+    });
+    const N = 60;
+    const answers = await sequential(bp, N);
+    expect(answers.every((r) => r.statusCode === 503)).toBe(true);
+    const attempts = eps.reduce((sum, e) => sum + e.hits, 0);
+    const budget = Math.max(3, Math.ceil((N * budgetPercent) / 100));
+    expect(attempts).toBeGreaterThan(N);  // some retries did happen
+    expect(attempts).toBeLessThanOrEqual(N + budget);
+    // Without a budget the same outage costs N * attempts.
+    expect(attempts).toBeLessThan(N * 3);
+  });
+
+  test('the request timeout bounds the retries and counts their delays', async () => {
+    // 503 + Retry-After (capped at 300 ms), then an endpoint that never
+    // answers: the whole request ends at its 500 ms timeout, not 500 ms
+    // after the retry started.
+    const busy = await startEndpoint({ status: 503, retryAfter: 1 });
+    const hanging = await startEndpoint({ hold: true });
+    const bp = balanced([busy.origin, hanging.origin], {
+      strategy: 'round-robin',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 300 },
+    });
+    const err = await bp.execute('/', { timeout: 500 }).catch((e) => e);
+    const ended = performance.now();
+    expect(err.code).toBe('ERR_POOL_REQUEST_TIMEOUT');
+    expect(busy.hits + hanging.hits).toBe(2);
+    // The retry waited for Retry-After (capped)...
+    const retryAt = hanging.requests[0].at;
+    expect(retryAt - busy.requests[0].at).toBeGreaterThanOrEqual(298);
+    // ...and the deadline was the first attempt's: about 200 ms after the
+    // retry reached the server, where a per-attempt timeout would give 500.
+    expect(ended - retryAt).toBeLessThan(450);
+  });
+
+  test('a retry that would outlive the timeout is not started', async () => {
+    const busy = await startEndpoint({ status: 503, retryAfter: 2 });
+    const good = await startEndpoint({});
+    const bp = balanced([busy.origin, good.origin], {
+      strategy: 'round-robin',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2000 },
+    });
+    const started = performance.now();
+    const r = await bp.execute('/', { timeout: 300 });
+    expect(r.statusCode).toBe(503);
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(good.hits).toBe(0);
+  });
+});
+
+describe('errors', () => {
+  test('ERR_POOL_NO_ENDPOINT carries each endpoint\'s last error', async () => {
+    const busy = await startEndpoint({ status: 503 });
+    const resetting = await startEndpoint({ reset: true });
+    const refused = `http://${HOST}:${await closedPort()}`;
+    const bp = balanced([busy.origin, resetting.origin, refused], {
+      strategy: 'round-robin',
+      breaker: { consecutiveFailures: 1, cooldownMs: 60000 },
+      retry: { attempts: 3, baseDelayMs: 0, budgetPercent: 100 },
+    });
+    const breakers = recordEvents(bp, ['endpoint:breaker']);
+    const err = await bp.execute('/').catch((e) => e);
+    expect(err.code).toBe('ERR_POOL_NO_ENDPOINT');
+    const byOrigin = Object.fromEntries(err.errors.map((e) => [e.origin, e.code]));
+    expect(byOrigin[busy.origin]).toBe('ERR_POOL_HTTP_STATUS');
+    expect(['ECONNRESET', 'ERR_POOL_SOCKET_CLOSED']).toContain(byOrigin[resetting.origin]);
+    expect(byOrigin[refused]).toBe('ECONNREFUSED');
+    expect(err.errors).toHaveLength(3);
+    expect(breakers.of('endpoint:breaker').map((e) => e.to)).toEqual(['open', 'open', 'open']);
+    breakers.stop();
+
+    // Every breaker open: the next request fails at once, touching no server.
+    const hits = busy.hits + resetting.hits;
+    const again = await bp.execute('/').catch((e) => e);
+    expect(again.code).toBe('ERR_POOL_NO_ENDPOINT');
+    expect(again.errors.map((e) => e.origin).sort()).toEqual([busy.origin, resetting.origin, refused].sort());
+    expect(busy.hits + resetting.hits).toBe(hits);
+  });
+
+  test('an abort ends the request in flight and during a backoff, with no retry', async () => {
+    const hanging = await startEndpoint({ hold: true });
+    const other = await startEndpoint({});
+    const bp = balanced([hanging.origin, other.origin], { strategy: 'round-robin', retry: { baseDelayMs: 0 } });
+    const ac = new AbortController();
+    const inFlight = bp.execute('/', { signal: ac.signal });
+    await waitFor(() => hanging.held.length === 1, { label: 'the request to reach the server' });
+    ac.abort();
+    const err = await inFlight.catch((e) => e);
+    expect(err.name).toBe('AbortError');
+    expect(other.hits).toBe(0);
+
+    const busy = await startEndpoint({ status: 503, retryAfter: 5 });
+    const bp2 = balanced([busy.origin, other.origin], { strategy: 'round-robin', retry: { maxDelayMs: 5000 } });
+    const ac2 = new AbortController();
+    const started = performance.now();
+    const backingOff = bp2.execute('/', { signal: ac2.signal });
+    await waitFor(() => statsOf(bp2, busy.origin).failures === 1, { label: 'the 503 to be recorded' });
+    ac2.abort();
+    const err2 = await backingOff.catch((e) => e);
+    expect(err2.name).toBe('AbortError');
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(other.hits).toBe(0);
+  });
+});
+
+describe('membership and stats', () => {
+  test('close() refuses new requests, lets live ones finish and closes the pool it made', async () => {
+    const ep = await startEndpoint({ hold: true });
+    const bp = new BalancedPool([ep.origin], { health: { path: PROBE_PATH, intervalMs: 20 } });
+    const live = bp.execute('/');
+    await waitFor(() => ep.held.length === 1, { label: 'the request to be held' });
+    const closing = bp.close();
+    const refused = await bp.execute('/').catch((e) => e);
+    expect(refused.code).toBe('ERR_POOL_CLOSED');
+    ep.release();
+    expect((await live).statusCode).toBe(200);
+    await withDeadline(closing, 3000, 'close()');
+    const m = bp.pool.getMetrics();
+    expect(m.activeConnections + m.idleConnections).toBe(0);
+    expect(testHooks.sweepNow(bp.pool)).toBe(0);
+    await waitFor(() => ep.openConnections === 0, { label: 'the server to see its sockets close' });
+  });
+
+  test('addEndpoint and removeEndpoint at run time; a removed endpoint drains and closes its sockets', async () => {
+    const a = await startEndpoint({});
+    const b = await startEndpoint({});
+    const c = await startEndpoint({});
+    const bp = balanced([a.origin, b.origin], { strategy: 'round-robin' });
+    await sequential(bp, 6);
+    expect([a.hits, b.hits]).toEqual([3, 3]);
+
+    bp.addEndpoint(c.origin);
+    await sequential(bp, 9);
+    expect([a.hits, b.hits, c.hits]).toEqual([6, 6, 3]);
+
+    // One request held on `a` while it is removed: it still completes.
+    a.behaviour.hold = true;
+    const inFlight = [bp.execute('/'), bp.execute('/'), bp.execute('/')];
+    await waitFor(() => a.held.length === 1, { label: 'a request held on the endpoint to remove' });
+    expect(bp.removeEndpoint(a.origin)).toBe(true);
+    expect(bp.getStats().endpoints.map((e) => e.origin)).toEqual([b.origin, c.origin]);
+    a.release();
+    const drained = await Promise.all(inFlight);
+    expect(drained.every((r) => r.statusCode === 200)).toBe(true);
+    await waitFor(() => a.openConnections === 0, { timeoutMs: 2000, label: 'the removed endpoint\'s sockets to close' });
+
+    const aHits = a.hits;
+    const others = b.hits + c.hits;
+    await sequential(bp, 12);
+    expect(a.hits).toBe(aHits);
+    expect(b.hits + c.hits).toBe(others + 12);
+  });
+
+  test('getStats() reports each endpoint\'s figures', async () => {
+    const good = await startEndpoint({});
+    const refused = `http://${HOST}:${await closedPort()}`;
+    const bp = balanced([good.origin, refused], {
+      strategy: 'round-robin',
+      breaker: { consecutiveFailures: 2, cooldownMs: 60000 },
+      retry: { baseDelayMs: 0, budgetPercent: 100 },
+    });
+    expect(bp.getStats().endpoints).toEqual([
+      expect.objectContaining({ origin: good.origin, health: 'healthy', breaker: 'closed', ewmaMs: 0, inflight: 0, requests: 0, failures: 0, consecutiveFailures: 0, lastError: null }),
+      expect.objectContaining({ origin: refused, health: 'healthy', breaker: 'closed', ewmaMs: 0, inflight: 0, requests: 0, failures: 0, consecutiveFailures: 0, lastError: null }),
+    ]);
+    await sequential(bp, 6);
+    const [g, r] = bp.getStats().endpoints;
+    expect(g).toMatchObject({ origin: good.origin, health: 'healthy', breaker: 'closed', inflight: 0, requests: good.hits, failures: 0, consecutiveFailures: 0, lastError: null });
+    expect(good.hits).toBe(6);
+    expect(g.ewmaMs).toBeGreaterThan(0);
+    expect(r).toMatchObject({ origin: refused, breaker: 'open', ewmaMs: 0, inflight: 0, requests: 2, failures: 2, consecutiveFailures: 2 });
+    expect(r.lastError).toMatchObject({ code: 'ECONNREFUSED', origin: refused });
+
+    good.behaviour.hold = true;
+    const held = bp.execute('/');
+    await waitFor(() => good.held.length === 1, { label: 'the request to be held' });
+    expect(statsOf(bp, good.origin).inflight).toBe(1);
+    good.release();
+    await held;
+    expect(statsOf(bp, good.origin)).toMatchObject({ inflight: 0, requests: 7 });
+  });
+
+  test('health probes move an endpoint between classes and emit endpoint:health', async () => {
+    const ep = await startEndpoint({});
+    const bp = balanced([ep.origin], {
+      health: { path: PROBE_PATH, intervalMs: 20, timeoutMs: 200, thresholds: { unhealthyFailures: 2, deadFailures: 3 } },
+      breaker: { consecutiveFailures: 100 },
+    });
+    const rec = recordEvents(bp, ['endpoint:health']);
+    await waitFor(() => ep.requests.length >= 2, { label: 'two probes' });
+    ep.behaviour.status = 503;
+    await waitFor(bp, 'endpoint:health', { filter: (e) => e.to === 'dead', timeoutMs: 3000 });
+    ep.behaviour.status = undefined;
+    await waitFor(bp, 'endpoint:health', { filter: (e) => e.to === 'healthy', timeoutMs: 3000 });
+    rec.stop();
+    expect(rec.of('endpoint:health').map((e) => [e.from, e.to])).toEqual([
+      ['healthy', 'unhealthy'], ['unhealthy', 'dead'], ['dead', 'healthy'],
+    ]);
+    expect(rec.of('endpoint:health').every((e) => e.origin === ep.origin && typeof e.reason === 'string')).toBe(true);
+    expect(statsOf(bp, ep.origin).requests).toBe(0);  // probes are not requests
+  });
+});
+
+describe('a real JSON-RPC node behind two endpoints', () => {
+  let ganache;
+  try {
+    ganache = require('ganache');
+  } catch {
+    ganache = null;
+  }
+  const maybe = ganache ? test : test.skip;
+
+  // A TCP proxy to `port`: a second address for the same node.
+  async function startProxy(port) {
+    const open = new Set();
+    let requests = 0;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(port, HOST);
+      for (const s of [client, upstream]) {
+        open.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          open.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (d) => {
+        requests += (d.toString('latin1').match(/^POST /gm) || []).length;
+      });
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise((resolve) => server.listen(0, HOST, resolve));
+    const origin = `http://${HOST}:${server.address().port}`;
+    return res.server({
+      origin,
+      get requests() {
+        return requests;
+      },
+      get openConnections() {
+        return [...open].filter((s) => s.remotePort !== port).length;
+      },
+      stop() {
+        for (const s of open) s.destroy();
+        return new Promise((resolve) => server.close(() => resolve()));
+      },
+      close() {
+        return server.listening ? this.stop() : Promise.resolve();
+      },
+    });
+  }
+
+  maybe('reads round the fleet, keep working when one endpoint dies, and send a transaction exactly once', async () => {
+    const node = ganache.server({
+      logging: { quiet: true },
+      wallet: { deterministic: true, totalAccounts: 2 },
+      chain: { chainId: 1337 },
+    });
+    await node.listen(0, HOST);
+    res.defer(() => node.close());
+    const nodePort = node.address().port;
+    const p1 = await startProxy(nodePort);
+    const p2 = await startProxy(nodePort);
+    const refused = `http://${HOST}:${await closedPort()}`;
+    const bp = balanced([p1.origin, p2.origin], {
+      strategy: 'round-robin',
+      breaker: { consecutiveFailures: 2, cooldownMs: 60000 },
+      retry: { baseDelayMs: 1, budgetPercent: 100 },
+    });
+    let id = 0;
+    const call = async (method, params = [], idempotent = true, fleet = bp) => {
+      const r = await fleet.execute('/', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+        idempotent,
+      });
+      expect(r.statusCode).toBe(200);
+      const msg = JSON.parse(r.body.toString());
+      if (msg.error) throw new Error(msg.error.message);
+      return msg.result;
+    };
+
+    for (let i = 0; i < 4; i++) expect(await call('eth_chainId')).toBe('0x539');
+    expect([p1.requests, p2.requests]).toEqual([2, 2]);
+
+    // One endpoint dies: reads carry on through the other.
+    await p1.stop();
+    for (let i = 0; i < 6; i++) expect(typeof (await call('eth_blockNumber'))).toBe('string');
+    expect(p2.requests).toBe(8);
+    expect(statsOf(bp, p1.origin).breaker).toBe('open');
+
+    // A transaction (not idempotent) through a fleet whose first endpoint
+    // refuses: refused before any byte, so it goes on to the live one, once.
+    const txFleet = balanced([refused, p2.origin], { strategy: 'round-robin', retry: { baseDelayMs: 1 } });
+    const [from, to] = await node.provider.request({ method: 'eth_accounts', params: [] });
+    const nonce = Number(await node.provider.request({ method: 'eth_getTransactionCount', params: [from, 'latest'] }));
+    const height = Number(await node.provider.request({ method: 'eth_blockNumber', params: [] }));
+    const before = p2.requests;
+    const hash = await call('eth_sendTransaction', [{ from, to, value: '0x1' }], false, txFleet);
+    expect(p2.requests).toBe(before + 1);
+    expect(statsOf(txFleet, refused).lastError.code).toBe('ECONNREFUSED');
+    expect(Number(await node.provider.request({ method: 'eth_getTransactionCount', params: [from, 'latest'] }))).toBe(nonce + 1);
+    const block = await node.provider.request({ method: 'eth_getBlockByNumber', params: [`0x${(height + 1).toString(16)}`, false] });
+    expect(block.transactions).toEqual([hash]);
+    expect(Number(await node.provider.request({ method: 'eth_blockNumber', params: [] }))).toBe(height + 1);
+  });
+});
