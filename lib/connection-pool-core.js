@@ -141,6 +141,12 @@ function abortError(signal) {
   return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
 }
 
+// Made outside the constructor on purpose: a closure created there would
+// share the constructor's context, which holds `this`.
+function makeEmitter(poolRef) {
+  return (name, payload) => poolRef.deref()?.emit(name, payload);
+}
+
 // Reads one ResultBatch (src/addon/result_batch.h) and settles its promises.
 function makeBatchReader(settle) {
   return function onBatch(count, extras) {
@@ -252,7 +258,10 @@ class ConnectionPoolCore extends EventEmitter {
     this[kSettle] = { resolve: [], reject: [] };
     // The core calls emit only for events someone listens to, and onBatch
     // once per batch of finished requests.
-    this[kNative] = new binding.NativePool(resolved, (name, payload) => this.emit(name, payload),
+    // The native side holds its callbacks in persistent references: through
+    // a WeakRef, emit does not keep this pool alive, so an unreferenced pool
+    // with no work is collected and its native core shut down.
+    this[kNative] = new binding.NativePool(resolved, makeEmitter(new WeakRef(this)),
       makeBatchReader(this[kSettle]));
     const [meta, bytes] = this[kNative].arena();
     this[kSettle].meta = new Float64Array(meta);

@@ -28,8 +28,9 @@ namespace cpc_addon {
 class ResultBatch {
  public:
   static constexpr size_t kFields = 12;
-  static constexpr size_t kMaxEntries = 1024;
-  static constexpr size_t kArenaBytes = 256 * 1024;
+  // Per pool, so kept small: a bigger batch is delivered in several calls.
+  static constexpr size_t kMaxEntries = 256;
+  static constexpr size_t kArenaBytes = 64 * 1024;
   static constexpr size_t kInlineBodyLimit = 16 * 1024;
 
   explicit ResultBatch(Napi::Env env);

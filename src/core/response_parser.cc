@@ -179,6 +179,12 @@ void ResponseParser::scan_keep_alive_hint() {
 int ResponseParser::on_headers_complete(llhttp_t* p) {
   ResponseParser* s = self(p);
   Response* r = s->out_;
+  // llhttp 8.1 takes any number as the status ("HTTP/1.1 2 OK"); HTTP
+  // says three digits (RFC 9112 4), and Node's parser agrees.
+  if (p->status_code < 100 || p->status_code > 999) {
+    s->fail(ErrorCode::kParse, "HPE_INVALID_STATUS", "Malformed HTTP response: invalid status code");
+    return -1;
+  }
   r->status = p->status_code;
   r->http_major = p->http_major;
   r->http_minor = p->http_minor;
