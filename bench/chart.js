@@ -4,7 +4,7 @@
 // bars per figure (req/s, client CPU µs per request, and RSS per idle socket when
 // measured), one group per scenario, one bar per client.
 
-const COLORS = ['#e4572e', '#4c78a8', '#72b7b2', '#54a24b', '#b279a2', '#9d755d', '#f2cf5b'];
+const COLORS = ['#e4572e', '#4c78a8', '#72b7b2', '#54a24b', '#b279a2', '#9d755d', '#f2cf5b', '#ff9da6', '#79706e'];
 
 const WIDTH = 960;
 const MARGIN_LEFT = 70;
@@ -110,7 +110,20 @@ function renderChart(summary) {
     });
   }
 
-  const headerH = 86;
+  // Legend entries flow into as many rows as the width needs.
+  const legend = [];
+  let lx = MARGIN_LEFT;
+  let row = 0;
+  clients.forEach((name, i) => {
+    const w = 36 + name.length * 6.2;
+    if (lx > MARGIN_LEFT && lx + w > WIDTH - 10) {
+      row += 1;
+      lx = MARGIN_LEFT;
+    }
+    legend.push({ name, i, x: lx, y: 56 + row * 18 });
+    lx += w;
+  });
+  const headerH = 86 + row * 18;
   const height = headerH + panels.length * PANEL_HEIGHT + (panels.length - 1) * (PANEL_GAP - 60) + 10;
   const parts = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" ` +
@@ -129,12 +142,10 @@ function renderChart(summary) {
   parts.push(`<rect width="100%" height="100%" fill="#fff"/>`);
   parts.push(`<text x="${MARGIN_LEFT}" y="24" class="title">${esc(summary.title)}</text>`);
   parts.push(`<text x="${MARGIN_LEFT}" y="42" class="subtitle">${esc(summary.subtitle)}</text>`);
-  let lx = MARGIN_LEFT;
-  clients.forEach((name, i) => {
-    parts.push(`<rect x="${lx}" y="56" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
-    parts.push(`<text x="${lx + 17}" y="66" class="legend">${esc(name)}</text>`);
-    lx += 36 + name.length * 6.2;
-  });
+  for (const { name, i, x, y } of legend) {
+    parts.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
+    parts.push(`<text x="${x + 17}" y="${y + 10}" class="legend">${esc(name)}</text>`);
+  }
   panels.forEach((p, i) => {
     parts.push(panel(headerH + i * (PANEL_HEIGHT + PANEL_GAP - 60), p.title, p.groups, clients));
   });

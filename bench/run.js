@@ -45,9 +45,17 @@ const IDLE = { route: 'small' };
 // The idle-memory scenario opens its sockets with concurrent requests for every client;
 // connection-pool-core is measured a second time with warmup(), which opens sockets
 // without sending a request.
+// A client that cannot verify the test CA (Node's global fetch: its trust is fixed at
+// process start) declares tls: false and sits out the https scenario.
+function runsIn(scenario, clientId) {
+  return !(scenario.tls && loadClient(clientId).tls === false);
+}
+
 function idleVariants(clients) {
   const out = [];
   for (const c of clients) {
+    // The drop-in adapters share pool's sockets, or (Node's fetch) cannot hold them idle.
+    if (loadClient(c).idle === false) continue;
     out.push({ id: c, client: c, open: 'requests', name: loadClient(c).name });
     if (c === REFERENCE) out.push({ id: `${c}-warmup`, client: c, open: 'warmup', name: `${loadClient(c).name} (warmup())` });
   }
@@ -424,7 +432,7 @@ function markdown(ctx, summary) {
     for (const c of opts.clients) {
       const r = s.clients[c];
       if (r.rounds === 0) {
-        out.push(`| ${s.name} | ${r.name} | error | | | | | | |`);
+        out.push(`| ${s.name} | ${r.name} | ${runsIn(s, c) ? 'error' : 'not run (no CA option)'} | | | | | | |`);
         continue;
       }
       out.push(`| ${s.name} | ${c === REFERENCE ? `**${r.name}**` : r.name} | ${fmt.int(r.rps)} | ` +
@@ -482,9 +490,10 @@ function markdown(ctx, summary) {
 // Issue 4's targets, as connection-pool-core ÷ undici Pool.request.
 function targets(ctx, results, summary) {
   const u = 'undici-pool';
-  if (!ctx.opts.clients.includes(u) || !ctx.opts.clients.includes(REFERENCE)) return [];
   const list = [];
   const sc = (id) => (results.scenarios[id] ? results.scenarios[id] : null);
+  dropInTargets(ctx, sc, list);
+  if (!ctx.opts.clients.includes(u) || !ctx.opts.clients.includes(REFERENCE)) return finishTargets(list);
   const ratio = (id, key) => medianRatio(sc(id)[REFERENCE], sc(id)[u], key);
   if (sc('c64')) {
     list.push({ target: '64 in flight: req/s ≥ 2.5× undici', value: ratio('c64', 'rps'), ok: (v) => v >= 2.5 });
@@ -502,12 +511,51 @@ function targets(ctx, results, summary) {
     const w = variants[`${REFERENCE}-warmup`];
     if (w) list.push({ target: 'RSS per idle socket ≤ 4 KiB (opened by warmup())', value: w.kibPerSocket, unit: ' KiB', ok });
   }
+  return finishTargets(list);
+}
+
+function finishTargets(list) {
   return list.map((t) => ({
     target: t.target,
     value: t.value,
     met: t.value == null ? null : t.ok(t.value),
     text: t.value == null ? '–' : t.unit ? `${t.value.toFixed(1)}${t.unit}` : `${t.value.toFixed(2)}×`,
   }));
+}
+
+// Issue 9's targets for the drop-in transports, at 64 in flight: pool.fetch ÷ Node's
+// global fetch, undici's request API over pool.dispatcher ÷ undici Pool, and the CPU
+// pool.fetch adds to execute() per request (the Response it builds; ~16 µs budget).
+function dropInTargets(ctx, sc, list) {
+  const c64 = sc('c64');
+  const has = (...ids) => c64 && ids.every((id) => ctx.opts.clients.includes(id));
+  const perRound = (a, b, f) => {
+    const n = Math.min(c64[a].length, c64[b].length);
+    const v = [];
+    for (let i = 0; i < n; i++) {
+      const x = c64[a][i];
+      const y = c64[b][i];
+      if (x && y && typeof x.rps === 'number' && typeof y.rps === 'number') v.push(f(x, y));
+    }
+    return v.length ? median(v) : null;
+  };
+  if (has('pool-fetch', 'node-fetch')) {
+    list.push({ target: '64 in flight: pool.fetch req/s ≥ 4× Node global fetch',
+      value: perRound('pool-fetch', 'node-fetch', (x, y) => x.rps / y.rps), ok: (v) => v >= 4 });
+  }
+  if (has('pool-fetch', REFERENCE)) {
+    list.push({ target: '64 in flight: pool.fetch CPU/req − execute() CPU/req ≤ 16 µs',
+      value: perRound('pool-fetch', REFERENCE, (x, y) => x.cpuUsPerReq - y.cpuUsPerReq), unit: ' µs', ok: (v) => v <= 16 });
+  }
+  if (has('pool-fetch', 'pool-response')) {
+    // The same budget measured here: execute() plus a Response built and read on its own.
+    list.push({ target: '64 in flight: pool.fetch CPU/req ≤ 1.1× execute() + new Response()',
+      value: perRound('pool-fetch', 'pool-response', (x, y) => x.cpuUsPerReq / y.cpuUsPerReq), ok: (v) => v <= 1.1 });
+  }
+  if (has('pool-dispatcher', 'undici-pool')) {
+    list.push({ target: '64 in flight: undici request over pool.dispatcher req/s ≥ 1.3× undici Pool',
+      value: perRound('pool-dispatcher', 'undici-pool', (x, y) => x.rps / y.rps), ok: (v) => v >= 1.3 });
+  }
 }
 
 function chartSummary(ctx, summary) {
@@ -525,7 +573,8 @@ function chartSummary(ctx, summary) {
     })),
     idle: summary.idle && {
       name: `${summary.idle.name}, opened by requests`,
-      kib: ctx.opts.clients.map((c) => summary.idle.variants[c].kibPerSocket),
+      // null for a client that sits out the idle scenario (idle: false).
+      kib: ctx.opts.clients.map((c) => (summary.idle.variants[c] ? summary.idle.variants[c].kibPerSocket : null)),
     },
   };
 }
@@ -608,7 +657,8 @@ async function main() {
 
   const idleRounds = ctx.idleSockets > 0 ? Math.max(1, opts.idleRounds) : 0;
   ctx.idleRounds = idleRounds;
-  const total = opts.rounds * opts.scenarios.length * opts.clients.length + idleRounds * ctx.idleVariants.length;
+  const runs = opts.scenarios.reduce((n, sc) => n + opts.clients.filter((c) => runsIn(sc, c)).length, 0);
+  const total = opts.rounds * runs + idleRounds * ctx.idleVariants.length;
   const progress = makeProgress(total);
 
   for (let round = 0; round < Math.max(opts.rounds, idleRounds); round++) {
@@ -616,6 +666,7 @@ async function main() {
     if (round < opts.rounds) {
       for (const s of opts.scenarios) {
         for (const c of order) {
+          if (!runsIn(s, c)) continue;
           const label = `round ${round + 1}/${opts.rounds} · ${s.name} · ${loadClient(c).name}`;
           progress.start(label);
           let r;
@@ -660,7 +711,8 @@ async function main() {
 
   const targetList = targets(ctx, results, summary);
   if (targetList.length) {
-    process.stderr.write('\nissue 4 targets (connection-pool-core ÷ undici Pool.request, medians of per-round ratios):\n');
+    process.stderr.write('\ntargets (issue 4: connection-pool-core ÷ undici Pool.request; issue 9: the drop-in ' +
+      'transports; medians of per-round ratios):\n');
     for (const t of targetList) {
       process.stderr.write(`  ${t.met == null ? '?' : t.met ? 'met    ' : 'NOT met'}  ${t.target}: ${t.text}\n`);
     }

@@ -18,7 +18,7 @@
 
 const { EventEmitter } = require('node:events');
 const { createPoolError } = require('./errors');
-const { readAll } = require('./fetch-body');
+const { invalidArg, checkHandler, toExecuteCall, destroyBody } = require('./dispatch-options');
 
 function undiciDispatcherClass() {
   try {
@@ -32,125 +32,6 @@ function undiciDispatcherClass() {
 }
 
 const Base = undiciDispatcherClass() || EventEmitter;
-
-// undici's request-path rule: no control characters, space or DEL.
-const INVALID_PATH = /[^\u0021-\u00ff]/;
-// Framing headers the pool owns, refused as undici refuses them.
-const REFUSED_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade']);
-
-function invalidArg(message) {
-  return createPoolError('ERR_INVALID_ARG_VALUE', message);
-}
-
-function unsupported(message) {
-  return createPoolError('ERR_POOL_UNSUPPORTED', message);
-}
-
-// Normalized origins by opts.origin string ('http://h:1/' -> 'http://h:1').
-const ORIGIN_CACHE_LIMIT = 256;
-const origins = new Map();
-
-function originOf(value) {
-  if (typeof value !== 'string' && !(value instanceof URL)) {
-    throw invalidArg('opts.origin must be a non-empty string or URL.');
-  }
-  const key = String(value);
-  let origin = origins.get(key);
-  if (origin !== undefined) return origin;
-  let url;
-  try {
-    url = new URL(key);
-  } catch {
-    throw createPoolError('ERR_INVALID_URL', `Invalid origin ${JSON.stringify(key)}`, { url: key });
-  }
-  origin = url.origin;
-  if (origin === 'null') {
-    throw createPoolError('ERR_INVALID_URL', `Invalid origin ${JSON.stringify(key)}: unsupported scheme ${url.protocol}`, { url: key });
-  }
-  if (origins.size >= ORIGIN_CACHE_LIMIT) origins.clear();
-  origins.set(key, origin);
-  return origin;
-}
-
-function appendQuery(path, query) {
-  const search = new URLSearchParams(query).toString();
-  if (search === '') return path;
-  return path + (path.includes('?') ? '&' : '?') + search;
-}
-
-// undici's header forms -> what execute() takes (a record or [name, value]
-// pairs), refusing the framing headers the pool writes itself.
-function requestHeaders(headers) {
-  if (headers == null) return undefined;
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) return checkPairs(headers);
-    if (headers.length % 2 !== 0) throw invalidArg('headers array must be even');
-    const pairs = [];
-    for (let i = 0; i < headers.length; i += 2) pairs.push([headers[i], headers[i + 1]]);
-    return checkPairs(pairs);
-  }
-  if (typeof headers !== 'object') throw invalidArg('headers must be an object or an array');
-  if (typeof headers[Symbol.iterator] === 'function') return checkPairs([...headers]);
-  const out = {};
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (REFUSED_HEADERS.has(name.toLowerCase())) throw invalidArg(`invalid ${name} header`);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw invalidArg(`invalid ${name} header`);
-    out[name] = value === null ? '' : value;
-  }
-  return out;
-}
-
-function checkPairs(pairs) {
-  const out = [];
-  for (const pair of pairs) {
-    if (!Array.isArray(pair) || pair.length !== 2) throw invalidArg('headers must be in key-value pair format');
-    const [name, value] = pair;
-    if (value === undefined) continue;
-    if (typeof name !== 'string') throw invalidArg('invalid header key');
-    if (REFUSED_HEADERS.has(name.toLowerCase())) throw invalidArg(`invalid ${name} header`);
-    if (Array.isArray(value)) {
-      for (const v of value) out.push([name, v === null ? '' : String(v)]);
-    } else {
-      out.push([name, value === null ? '' : String(value)]);
-    }
-  }
-  return out;
-}
-
-function isSyncIterable(value) {
-  return typeof value[Symbol.iterator] === 'function';
-}
-
-function syncToAsync(iterable) {
-  return {
-    async* [Symbol.asyncIterator]() {
-      yield* iterable;
-    },
-  };
-}
-
-// A dispatch body -> bytes or a string for execute(), or a function that
-// reads it (streams, iterables, Blob) once the handler has started.
-function requestBody(body) {
-  if (body == null) return null;
-  if (typeof body === 'string' || body instanceof Uint8Array) return body.length === 0 ? null : body;
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-  if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  if (typeof body !== 'object') {
-    throw invalidArg('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable');
-  }
-  if (typeof FormData === 'function' && body instanceof FormData) {
-    throw invalidArg('Form-Data bodies are only supported with fetch');
-  }
-  if (typeof body.arrayBuffer === 'function' && typeof body.stream === 'function') {
-    return () => body.arrayBuffer().then((buf) => new Uint8Array(buf));  // a Blob
-  }
-  if (typeof body[Symbol.asyncIterator] === 'function') return (token) => readAll(body, token);
-  if (isSyncIterable(body)) return (token) => readAll(syncToAsync(body), token);
-  throw invalidArg('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable');
-}
 
 // Header names as Buffers, shared: Node 20's fetch looks names up in its
 // tree of known headers only when they are bytes.
@@ -183,6 +64,10 @@ function rawHeaders(headers) {
 }
 
 const EMPTY_TRAILERS = Object.freeze([]);
+
+// The whole body is handed over at once, so a handler's pause has nothing to
+// hold back: resume() is a no-op (as controller.pause()/resume() below).
+function resumeNothing() {}
 
 // One dispatched request. It is also the AbortSignal-shaped token execute()
 // and the body reader listen to (aborted, reason, one 'abort' listener), and
@@ -256,7 +141,7 @@ class DispatchRequest {
       if (typeof h.onRequestSent === 'function') h.onRequestSent();
       if (typeof h.onResponseStarted === 'function') h.onResponseStarted();
       if (this.done) return;
-      h.onHeaders(res.statusCode, rawHeaders(res.headers), this.resume.bind(this), res.statusMessage);
+      h.onHeaders(res.statusCode, rawHeaders(res.headers), resumeNothing, res.statusMessage);
       if (this.done) return;
       if (res.body.length > 0) h.onData(res.body);
       if (this.done) return;
@@ -266,7 +151,13 @@ class DispatchRequest {
       if (!this.done) {
         this.abort(err);
       } else {
-        throw err;  // from onComplete: the handler's own bug, as undici lets it surface
+        // onComplete threw: undici hands that to the handler's onError too.
+        try {
+          if (this.modern) h.onResponseError?.(this, err);
+          else h.onError(err);
+        } catch (again) {
+          process.nextTick(() => { throw again; });  // a bug in the handler: uncaught, as from an event
+        }
       }
     }
   }
@@ -280,28 +171,6 @@ class DispatchRequest {
       this.handler.onError(err);
     }
   }
-}
-
-function checkHandler(handler, method, upgrade) {
-  if (typeof handler.onRequestStart === 'function') return;
-  for (const name of ['onConnect', 'onError']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
-  if (upgrade || method === 'CONNECT') return;
-  for (const name of ['onHeaders', 'onData', 'onComplete']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
-}
-
-// undici's timeouts, as one bound for the whole request: their sum, 0 (no
-// bound) when either is 0, undefined (the pool's) when neither is set.
-function requestTimeout({ headersTimeout, bodyTimeout }) {
-  if (headersTimeout == null && bodyTimeout == null) return undefined;
-  for (const [name, v] of [['headersTimeout', headersTimeout], ['bodyTimeout', bodyTimeout]]) {
-    if (v != null && (!Number.isFinite(v) || v < 0)) throw invalidArg(`invalid ${name}`);
-  }
-  if (headersTimeout === 0 || bodyTimeout === 0) return 0;
-  return (headersTimeout ?? 0) + (bodyTimeout ?? 0);
 }
 
 class PoolDispatcher extends Base {
@@ -333,73 +202,53 @@ class PoolDispatcher extends Base {
   dispatch(opts, handler) {
     if (handler == null || typeof handler !== 'object') throw invalidArg('handler must be an object');
     const request = new DispatchRequest(handler);
-    let url;
-    let init;
-    let body;
+    let call;
     try {
       if (opts == null || typeof opts !== 'object') throw invalidArg('opts must be an object.');
-      const { method, path, upgrade } = opts;
-      checkHandler(handler, method, upgrade);
+      checkHandler(handler, opts.method, opts.upgrade);
       if (this.#destroyed) throw createPoolError('ERR_POOL_CLOSED', 'The dispatcher is destroyed');
       if (this.#closed) throw createPoolError('ERR_POOL_CLOSED', 'The dispatcher is closed');
-      if (typeof method !== 'string') throw invalidArg('method must be a string');
-      if (method === 'CONNECT') throw unsupported('CONNECT is not supported by connection-pool-core');
-      if (upgrade) throw unsupported(`Upgrade (${String(upgrade)}) is not supported by connection-pool-core`);
-      if (typeof path !== 'string') throw invalidArg('path must be a string');
-      if (path[0] !== '/') {
-        if (path.startsWith('http://') || path.startsWith('https://')) {
-          throw unsupported('An absolute-form request target (proxy request) is not supported by connection-pool-core');
-        }
-        throw invalidArg('path must be an absolute URL or start with a slash');
-      }
-      if (INVALID_PATH.test(path)) throw invalidArg('invalid request path');
-      const origin = originOf(opts.origin);
-      url = origin + (opts.query ? appendQuery(path, opts.query) : path);
-      init = {
-        method,
-        headers: requestHeaders(opts.headers),
-        body: null,
-        timeout: requestTimeout(opts),
-        signal: request,
-      };
-      body = requestBody(opts.body);
+      call = toExecuteCall(opts, request);
     } catch (err) {
       if (opts != null) destroyBody(opts.body, err);
       if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') throw err;
       request.error(err);
       return false;
     }
-    this.#run(request, url, init, body, opts.body);
+    this.#run(request, call.url, call.init, call.body, opts.body);
     return true;
   }
 
-  async #run(request, url, init, body, source) {
+  // Plain promise callbacks, no async function: each await would cost the
+  // caller turns of the microtask queue before its next request goes out.
+  #run(request, url, init, body, source) {
     request.start();
     if (request.done) {
       destroyBody(source, request.reason);
       return;
     }
-    if (typeof body === 'function') {
-      this.#reading++;
-      try {
-        body = await body(request);
-      } catch (err) {
-        request.error(err);
-        return;
-      } finally {
-        if (--this.#reading === 0 && this.#onRead) this.#onRead();
-      }
-      if (request.done) return;
-    }
-    init.body = body;
-    let res;
-    try {
-      res = await this.#execute(url, init);
-    } catch (err) {
-      request.error(err);
+    if (typeof body !== 'function') {
+      this.#send(request, url, init, body);
       return;
     }
-    if (!request.done) request.respond(res, body);
+    this.#reading++;
+    const read = () => {
+      if (--this.#reading === 0 && this.#onRead) this.#onRead();
+    };
+    body(request).then((bytes) => {
+      read();
+      if (!request.done) this.#send(request, url, init, bytes);
+    }, (err) => {
+      read();
+      request.error(err);
+    });
+  }
+
+  #send(request, url, init, body) {
+    init.body = body;
+    this.#execute(url, init).then((res) => {
+      if (!request.done) request.respond(res, body);
+    }, (err) => request.error(err));
   }
 
   close(callback) {
@@ -457,13 +306,6 @@ if (Base === EventEmitter) {
     }
     return new Proxy(this, { get: (target, key) => (key === 'dispatch' ? dispatch : target[key]) });
   };
-}
-
-// undici destroys a Node stream body that will not be sent.
-function destroyBody(source, reason) {
-  if (source != null && typeof source.destroy === 'function' && typeof source.pipe === 'function') {
-    source.destroy(reason instanceof Error ? reason : undefined);
-  }
 }
 
 module.exports = { PoolDispatcher };

@@ -285,10 +285,15 @@ function makeResponse(res, body, url, redirected) {
 // createFetch(execute, { maxResponseSize }) -> fetch(input, init).
 // `execute(url, init)` is the pool's execute(); maxResponseSize bounds the
 // decoded body as the pool bounds the received one.
+//
+// The common path is a chain of plain promise callbacks, not async functions:
+// every await costs the caller turns of the microtask queue, and with many
+// requests in flight those turns decide how soon the next request goes out.
 function createFetch(execute, { maxResponseSize } = {}) {
   const limit = maxResponseSize;  // undefined: decodeBody's default
 
-  async function respond(request, res, redirected) {
+  // The Response for `res`, or a promise of it while a large body decodes.
+  function respond(request, res, redirected) {
     let body = null;
     if (request.method !== 'HEAD' && !NULL_BODY_STATUSES.has(res.statusCode)) {
       body = res.body;
@@ -296,12 +301,19 @@ function createFetch(execute, { maxResponseSize } = {}) {
       if (coding !== undefined) {
         try {
           body = decodeBody(body, coding, limit, request.url.href);
-          if (typeof body.then === 'function') body = await body;
         } catch (err) {
           throw failure(err, request.signal);
         }
+        if (typeof body.then === 'function') {
+          return body.then((decoded) => finish(request, res, decoded, redirected),
+            (err) => { throw failure(err, request.signal); });
+        }
       }
     }
+    return finish(request, res, body, redirected);
+  }
+
+  function finish(request, res, body, redirected) {
     try {
       return makeResponse(res, body, request.url.href, redirected);
     } catch (err) {
@@ -309,43 +321,59 @@ function createFetch(execute, { maxResponseSize } = {}) {
     }
   }
 
-  return async function fetch(input, init) {
-    const request = normalize(input, init);
+  // One hop: execute(), then the Response, or the next hop of a redirect.
+  function send(request, hops) {
     const { signal } = request;
-    if (request.url.local) return globalThis.fetch(input, init);  // data: and blob: need no socket
-    if (request.pending !== null) {
-      if (signal !== null && signal.aborted) throw signal.reason;
-      try {
-        setBody(request, await request.pending);
-      } catch (err) {
-        throw failure(err, signal);  // a body that errors: undici's 'fetch failed'
-      }
-    }
-    if (signal !== null && signal.aborted) throw signal.reason;
-    if (request.headers['accept'] === undefined) request.headers['accept'] = '*/*';
-    if (request.headers['accept-encoding'] === undefined) request.headers['accept-encoding'] = 'gzip, deflate, br';
-    for (let hops = 0; ; hops++) {
-      let res;
-      try {
-        res = await execute(request.url.href, {
-          method: request.method,
-          headers: request.headers,
-          body: request.body,
-          timeout: request.timeout,
-          signal: signal === null ? undefined : signal,
-        });
-      } catch (err) {
-        throw failure(err, signal);
-      }
+    return execute(request.url.href, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      timeout: request.timeout,
+      signal: signal === null ? undefined : signal,
+    }).then((res) => {
       if (REDIRECT_STATUSES.has(res.statusCode) && request.redirect !== 'manual') {
         const { location } = res.headers;
         if (location !== undefined) {
           if (request.redirect === 'error') throw fetchFailed(new TypeError('unexpected redirect'));
           redirectTarget(request, res.statusCode, location, hops);
-          continue;
+          return send(request, hops + 1);
         }
       }
       return respond(request, res, hops > 0);
+    }, (err) => {
+      throw failure(err, signal);
+    });
+  }
+
+  function start(request) {
+    const { signal } = request;
+    if (signal !== null && signal.aborted) throw signal.reason;
+    if (request.headers['accept'] === undefined) request.headers['accept'] = '*/*';
+    if (request.headers['accept-encoding'] === undefined) request.headers['accept-encoding'] = 'gzip, deflate, br';
+    return send(request, 0);
+  }
+
+  // A body that must be read first (stream, Blob, FormData, Request).
+  async function readThenStart(request) {
+    const { signal } = request;
+    if (signal !== null && signal.aborted) throw signal.reason;
+    try {
+      setBody(request, await request.pending);
+    } catch (err) {
+      throw failure(err, signal);  // a body that errors: undici's 'fetch failed'
+    }
+    return start(request);
+  }
+
+  return function fetch(input, init) {
+    let request;
+    try {
+      request = normalize(input, init);
+      if (request.url.local) return globalThis.fetch(input, init);  // data: and blob: need no socket
+      if (request.pending !== null) return readThenStart(request);
+      return start(request);
+    } catch (err) {
+      return Promise.reject(err);
     }
   };
 }
