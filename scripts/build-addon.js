@@ -5,10 +5,13 @@
 //   node scripts/build-addon.js              always rebuild (npm run build)
 //   node scripts/build-addon.js --if-needed  npm's "install" hook: keep a prebuilt or an
 //                                            existing build that loads, else rebuild
+//   node scripts/build-addon.js --llhttp-only  step (a) alone (scripts/prebuild.js, npm pack)
 //
 // Steps: (a) copy llhttp's C sources and header into deps/llhttp/ (git-ignored; node-gyp's
 // make backend needs relative paths in `sources`), (b) run node-gyp rebuild offline with
 // --nodedir pointing at this Node's own headers (node provides libuv and OpenSSL).
+// The published tarball carries deps/llhttp/ (copied in at pack time), so on a machine
+// without the Debian package the fallback build uses that copy as it is.
 // See ../../shared/BUILD.md.
 
 const fs = require('fs');
@@ -59,6 +62,11 @@ function copyLlhttp() {
   for (const name of LLHTTP_SOURCES) files[name] = findFile(srcDirs, name);
   files['llhttp.h'] = findFile(incDirs, 'llhttp.h');
   const missing = Object.keys(files).filter((k) => !files[k]);
+  if (missing.length && !process.env.LLHTTP_DIR && bundledLlhttp()) {
+    // No system package, but the copy a packed tarball carries: build from it.
+    console.error('connection-pool-core: using the llhttp sources in deps/llhttp/');
+    return;
+  }
   if (missing.length) {
     fail(
       `llhttp sources not found (missing ${missing.join(', ')} in ` +
@@ -73,6 +81,12 @@ function copyLlhttp() {
     // Leave an identical copy untouched so make does not recompile it.
     if (!fs.existsSync(to) || !fs.readFileSync(to).equals(data)) fs.writeFileSync(to, data);
   }
+}
+
+// deps/llhttp/ holds a complete copy (from an earlier build or the npm tarball).
+function bundledLlhttp() {
+  const dir = path.join(root, 'deps', 'llhttp');
+  return [...LLHTTP_SOURCES, 'llhttp.h'].every((name) => fs.existsSync(path.join(dir, name)));
 }
 
 function nodeGypCommand() {
@@ -109,8 +123,12 @@ function runNodeGyp() {
   if (r.status !== 0) process.exit(r.status || 1);
 }
 
-if (process.argv.includes('--if-needed') && existingBuildLoads()) {
-  process.exit(0);
+if (require.main === module) {
+  if (process.argv.includes('--if-needed') && existingBuildLoads()) {
+    process.exit(0);
+  }
+  copyLlhttp();
+  if (!process.argv.includes('--llhttp-only')) runNodeGyp();
 }
-copyLlhttp();
-runNodeGyp();
+
+module.exports = { copyLlhttp, nodeGypCommand };
