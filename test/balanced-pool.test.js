@@ -728,3 +728,31 @@ describe('a real JSON-RPC node behind two endpoints', () => {
     expect(Number(await node.provider.request({ method: 'eth_blockNumber', params: [] }))).toBe(height + 1);
   });
 });
+
+describe('rpc.fetch', () => {
+  test('routes a fetch like execute(), retries an idempotent POST and resolves with a Response', async () => {
+    const down = await startEndpoint({ reset: true });
+    const up = await startEndpoint();
+    // The failing endpoint first, so round-robin sends the first attempt there.
+    const bp = balanced([down.origin, up.origin], { retry: { attempts: 3, baseDelayMs: 1 } });
+    const res = await bp.fetch('/rpc', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}',
+      idempotent: true,
+    });
+    expect(res instanceof Response).toBe(true);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual(JSON.parse(JSON_BODY));
+    expect(down.requests.filter((r) => r.path === '/rpc')).toHaveLength(1);
+    expect(up.requests.filter((r) => r.path === '/rpc')).toHaveLength(1);
+  });
+
+  test('rejects with TypeError fetch failed whose cause is ERR_POOL_NO_ENDPOINT', async () => {
+    const bp = balanced([`http://${HOST}:${await closedPort()}`], { retry: { attempts: 2, baseDelayMs: 1 } });
+    const err = await bp.fetch('/').catch((e) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toBe('fetch failed');
+    expect(err.cause.code).toBe('ERR_POOL_NO_ENDPOINT');
+  });
+});
