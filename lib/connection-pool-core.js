@@ -285,7 +285,12 @@ class ConnectionPoolCore extends EventEmitter {
     if (t === undefined) {
       t = parseTarget(url);
       if (t.https) sendDefaultTrust();
-      if (cache.size >= TARGET_CACHE_LIMIT) cache.clear();
+      if (cache.size >= TARGET_CACHE_LIMIT) {
+        // The core keeps registered targets by id: forget both sides together,
+        // or a service calling unique URLs (/item/<id>) grows without bound.
+        cache.clear();
+        this[kNative].clearTargets();
+      }
       t.id = this[kNative].registerTarget(t.origin, t.host, t.port, t.https, t.target, t.hostHeader);
       cache.set(key, t);
     }

@@ -155,6 +155,7 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
                      {
                          InstanceMethod<&PoolWrap::RegisterTarget>("registerTarget"),
                          InstanceMethod<&PoolWrap::Execute>("execute"),
+                         InstanceMethod<&PoolWrap::ClearTargets>("clearTargets"),
                          InstanceMethod<&PoolWrap::Arena>("arena"),
                          InstanceMethod<&PoolWrap::Abort>("abort"),
                          InstanceMethod<&PoolWrap::Warmup>("warmup"),
@@ -211,6 +212,14 @@ Napi::Value PoolWrap::RegisterTarget(const Napi::CallbackInfo& info) {
   read_utf8(e, info[5], &t.host_header);
   targets_.push_back(std::move(t));
   return Napi::Number::New(env, static_cast<double>(targets_.size() - 1));
+}
+
+// clearTargets(): forgets every registered target (lib/ clears its cache with it).
+// Safe at any time: execute() copies what it needs from a target.
+Napi::Value PoolWrap::ClearTargets(const Napi::CallbackInfo& info) {
+  targets_.clear();
+  if (targets_.capacity() > 1024) std::vector<Target>().swap(targets_);
+  return info.Env().Undefined();
 }
 
 // arena() -> [meta ArrayBuffer, bytes ArrayBuffer]: the ResultBatch memory.

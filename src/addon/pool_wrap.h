@@ -71,6 +71,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  private:
   Napi::Value RegisterTarget(const Napi::CallbackInfo& info);
   Napi::Value Execute(const Napi::CallbackInfo& info);
+  Napi::Value ClearTargets(const Napi::CallbackInfo& info);
   Napi::Value Arena(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Warmup(const Napi::CallbackInfo& info);
