@@ -12,9 +12,16 @@
 // through an AbortSignal after 0–3 ms; requests with a 1–3 ms timeout; and every 5 s a
 // short-lived second pool that serves 50 requests and closes.
 //
-// Figures are taken with the traffic paused and settled, after a forced GC (node runs with
-// --expose-gc): "start" once the warm-up is over (default: a tenth of the run, 5–30 s),
-// "end" after the last second. Exit status 1 when: a request ended other than resolved or
+// Figures are taken with the traffic paused and settled, after a forced GC: "start" once the
+// warm-up is over (default: a fifth of the run, 5–120 s), "end" after the last second. The
+// script re-runs itself under `node --expose-gc --min-semi-space-size=16
+// --max-semi-space-size=16` with MALLOC_MMAP_THRESHOLD_=65536 unless started so, to take two
+// allocator effects out of RSS that are not leaks: V8 grows and shrinks its young generation
+// (up to 2 x 16 MiB) with the load and with forced GCs, which moved RSS by ±25 MiB between
+// otherwise identical measurements; and glibc raises its mmap threshold to the largest block
+// freed, after which 64–400 KiB bodies come from the heap and RSS ratchets up with the
+// largest bodies seen. Blocks of 64 KiB and more are then mapped and unmapped one by one
+// (a leaked one still counts). Exit status 1 when: a request ended other than resolved or
 // rejected with a coded PoolError, or did not end within 30 s; the leak audit or
 // socketLeaks counted a leak; after close() the process's socket descriptors are not back to
 // what they were before the pool existed; or, for runs of 600 s and more, RSS grew by
@@ -39,11 +46,12 @@ function parseArgs(argv) {
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${m[1]} needs a number, got ${value}`);
     opts[m[1]] = n;
   }
-  if (opts.warmup === null) opts.warmup = Math.min(30, Math.max(5, Math.round(opts.seconds / 10)));
+  if (opts.warmup === null) opts.warmup = Math.min(120, Math.max(5, Math.round(opts.seconds / 5)));
   return opts;
 }
 
 const MiB = 1024 * 1024;
+const POOL_OPTIONS = { maxSockets: 16, timeout: 2000, connectTimeout: 2000, freeSocketTimeout: 2000, cleanupPeriodMs: 500 };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function fds() {
@@ -102,7 +110,6 @@ function show(label, f) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (!global.gc) console.error('soak: run node with --expose-gc (npm run soak does) for steadier RSS figures');
   console.log(`soak: ${opts.seconds} s (warm-up ${opts.warmup} s), ${opts.rate} req/s target, concurrency ${opts.concurrency}, seed ${opts.seed}`);
 
   const flaky = await startFaultServer({ seed: opts.seed, dropRate: 0.01, stallRate: 0.002, restartEveryMs: 0 });
@@ -113,7 +120,7 @@ async function main() {
 
   const t0 = Date.now();
   const baseline = fds();
-  const pool = new ConnectionPoolCore({ maxSockets: 16, timeout: 2000, connectTimeout: 2000, freeSocketTimeout: 2000, cleanupPeriodMs: 500 });
+  const pool = new ConnectionPoolCore(POOL_OPTIONS);
   const outcomes = new Map();
   const problems = [];  // at most 100 kept: the figures must not include the soak's own growth
   let problemCount = 0;
@@ -221,15 +228,25 @@ async function main() {
     epoch = Date.now();
     workers = Array.from({ length: opts.concurrency }, worker);
   }
+  // Stops the traffic, lets every request end, and waits (bounded) until the pool's idle
+  // sockets have expired too, so that "start" and "end" are taken in the same state: no
+  // request and no socket (their buffers would otherwise count in one figure only).
   async function pause() {
     running = false;
     await Promise.all(workers);
+    for (let i = 0; i < 100; i++) {
+      const m = pool.getMetrics();
+      if (m.activeConnections + m.idleConnections === 0) break;
+      await sleep(50);
+    }
   }
 
   // A second pool now and then: creating and closing pools must not leak either.
   let churn = null;
   async function churnOnce() {
-    const p = new ConnectionPoolCore({ maxSockets: 4 });
+    // The main pool's timeouts: with the default 30 s one, a request the flaky server never
+    // answers would take as long as the soak's own hang limit.
+    const p = new ConnectionPoolCore({ ...POOL_OPTIONS, maxSockets: 4 });
     await Promise.all(Array.from({ length: 50 }, () => one(p, 'short-lived')));
     await p.close();
     const m = p.getMetrics();
@@ -293,7 +310,18 @@ async function main() {
   process.exitCode = failures.length ? 1 : 0;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+const V8_FLAGS = ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'];
+
+if (!V8_FLAGS.every((flag) => process.execArgv.includes(flag)) || !process.env.MALLOC_MMAP_THRESHOLD_) {
+  const { spawnSync } = require('node:child_process');
+  const child = spawnSync(process.execPath, [...V8_FLAGS, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { MALLOC_MMAP_THRESHOLD_: '65536', ...process.env },
+  });
+  process.exitCode = child.status === null ? 1 : child.status;
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
