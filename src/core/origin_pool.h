@@ -101,7 +101,12 @@ class OriginPool {
   void transition(Connection* c, Connection::State to, CloseReason reason = CloseReason::kNone);
   ConnList& list_for(Connection::State s);
   Connection* open_connection(Request* reserved, WarmupOp* warmup);
+  // The next idle socket fit for reuse; closes the expired or dead ones it
+  // passes on the way. Null when none is left.
   Connection* take_idle();
+  // Why an idle socket must not be used at `now_ms` (loop clock): kIdleTimeout
+  // past its idle limit, kLifetime past maxSocketLifetime, else kNone.
+  CloseReason expiry(const Connection* c, uint64_t now_ms) const;
   void assign(Connection* c, Request* req, bool waited_for_connect = false);
   void release(Connection* c);
   void close_connection(Connection* c, CloseReason reason);
