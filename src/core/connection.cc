@@ -68,6 +68,14 @@ void Connection::start(uint64_t connect_timeout_ms) {
   if (connect_timeout_ms > 0) {
     uv_timer_start(&timer_, on_connect_timeout, connect_timeout_ms, 0);
   }
+  if (!origin->addresses_for_test().empty()) {
+    std::vector<const sockaddr*> all;
+    for (const sockaddr_storage& a : origin->addresses_for_test()) {
+      all.push_back(reinterpret_cast<const sockaddr*>(&a));
+    }
+    try_addresses(all);
+    return;
+  }
   if (parse_literal(origin->host(), origin->port(), &literal_addr_)) {
     use_literal_ = true;
     connect_next();
@@ -107,11 +115,15 @@ void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res)
   for (addrinfo* a = res; a; a = a->ai_next) {
     if (a->ai_family == AF_INET || a->ai_family == AF_INET6) all.push_back(a->ai_addr);
   }
+  c->try_addresses(all);
+}
+
+void Connection::try_addresses(const std::vector<const sockaddr*>& addrs) {
   // Successive connections start at successive addresses; refused ones go last.
-  c->addr_order_ = order_addresses(all, c->origin->take_address_turn(), c->origin->refused(),
-                                   uv_now(c->origin->pool()->loop()));
-  c->addr_next_ = 0;
-  c->connect_next();
+  addr_order_ = order_addresses(addrs, origin->take_address_turn(), origin->refused(),
+                                uv_now(origin->pool()->loop()));
+  addr_next_ = 0;
+  connect_next();
 }
 
 void Connection::connect_next() {
@@ -138,9 +150,13 @@ void Connection::connect_next() {
   uv_tcp_keepalive(&tcp_, 1, static_cast<unsigned>(cfg.keep_alive_msecs / 1000 > 0 ? cfg.keep_alive_msecs / 1000 : 1));
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
   if (rc != 0) {
+    // Refused inside the call (no socket for this family, EADDRNOTAVAIL,
+    // ENETUNREACH, EMFILE): as on_connect's asynchronous failure, close this
+    // handle and try the next address once its close callback has run
+    // (on_tcp_closed -> connect_next). The request is failed from there, a
+    // loop callback, never inside the call that started the connect.
     last_connect_error_ = rc;
-    deferred_error_ = make_system_error(rc, "connect");
-    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_tcp_closed);
   }
 }
 

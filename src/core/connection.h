@@ -97,6 +97,8 @@ class Connection {
   static void on_tcp_closed(uv_handle_t* h);
   static void on_timer_closed(uv_handle_t* h);
 
+  // Orders `addrs` (borrowed: they must outlive the connect) and connects.
+  void try_addresses(const std::vector<const sockaddr*>& addrs);
   void connect_next();
   void connect_failed(Error err);
   void connected();
@@ -130,7 +132,8 @@ class Connection {
   // socket holds only what OpenSSL holds.
   std::unique_ptr<TlsSession> tls_;
   struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
-  std::vector<const sockaddr*> addr_order_;  // Borrowed from addrs_: the try order
+  // Borrowed from addrs_ (or the origin's test addresses): the try order.
+  std::vector<const sockaddr*> addr_order_;
   size_t addr_next_ = 0;
   const sockaddr* addr_current_ = nullptr;   // the address being connected to
   sockaddr_storage literal_addr_;
