@@ -26,6 +26,20 @@ thread_local std::string g_tls_cipher;  // handshake flights / records to send
 
 Connection* from(uv_handle_t* h) { return static_cast<Connection*>(h->data); }
 
+// TCP_KEEPIDLE takes whole seconds; Linux refuses more than 32767
+// (MAX_TCP_KEEPIDLE) with EINVAL.
+constexpr uint64_t kMaxKeepIdleS = 32767;
+
+// keepAliveMsecs -> the SO_KEEPALIVE initial delay in seconds: rounded to
+// the nearest second (1499 ms -> 1 s, 1500 ms -> 2 s), at least 1 s (0 is
+// refused) and at most kMaxKeepIdleS.
+unsigned keepalive_delay_s(uint64_t ms) {
+  uint64_t s = ms / 1000 + (ms % 1000 >= 500 ? 1 : 0);
+  if (s < 1) s = 1;
+  if (s > kMaxKeepIdleS) s = kMaxKeepIdleS;
+  return static_cast<unsigned>(s);
+}
+
 bool parse_literal(const std::string& host, uint16_t port, sockaddr_storage* out) {
   memset(out, 0, sizeof(*out));
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
@@ -145,10 +159,16 @@ void Connection::connect_next() {
   tcp_.data = this;
   tcp_open_ = true;
   open_handles_++;
-  // Both apply when libuv creates the socket inside uv_tcp_connect.
+  // libuv applies this flag when it creates the socket in uv_tcp_connect.
   uv_tcp_nodelay(&tcp_, cfg.no_delay ? 1 : 0);
-  uv_tcp_keepalive(&tcp_, 1, static_cast<unsigned>(cfg.keep_alive_msecs / 1000 > 0 ? cfg.keep_alive_msecs / 1000 : 1));
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  if (rc == 0 && cfg.keep_alive) {
+    // Only keepAlive sockets probe, as with http.Agent. Set once the socket
+    // exists: a keep-alive flag set before uv_tcp_connect is applied by
+    // libuv with a fixed 60 s delay (uv__stream_open), whatever was asked.
+    // Best effort, like Node's setKeepAlive: a refusal keeps the OS default.
+    (void)uv_tcp_keepalive(&tcp_, 1, keepalive_delay_s(cfg.keep_alive_msecs));
+  }
   if (rc != 0) {
     // Refused inside the call (no socket for this family, EADDRNOTAVAIL,
     // ENETUNREACH, EMFILE): as on_connect's asynchronous failure, close this
