@@ -350,8 +350,12 @@ bool Connection::looks_alive() const {
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
   char probe;
   ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;          // FIN
-  if (n > 0) return tls_ != nullptr;  // plain: unsolicited bytes; TLS: maybe a ticket
+  if (n == 0) return false;  // FIN
+  // Bytes on an idle socket, plain or TLS: unsolicited data, or on TLS most
+  // likely the close_notify of a server ending the socket (its FIN may be
+  // right behind). A session ticket arrives before the first response and
+  // has been read by now, so nothing that may be reused sends bytes here.
+  if (n > 0) return false;
   return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
 }
 

@@ -45,10 +45,9 @@ class Connection {
   // Sends head + body (encrypted first on https): uv_try_write first, the
   // rest copied and queued.
   void send(const std::string& head, const std::string& body);
-  // A cheap check before reuse: false when a FIN, RST or bytes already
-  // arrived on this idle socket (MSG_PEEK, no data consumed). On TLS, bytes
-  // may be a session ticket, so only FIN/RST count; records are read and
-  // judged by the read path.
+  // A cheap check before reuse: false when a FIN, RST or any bytes already
+  // arrived on this idle socket (MSG_PEEK, no data consumed). The same rule
+  // on TLS: unread bytes there are most likely a close_notify.
   bool looks_alive() const;
   // The socket went idle: give back what an idle socket need not hold.
   void on_idle();
