@@ -537,3 +537,58 @@ describe('handshake timeout and connection ends', () => {
     await waitFor(() => srv.openConnections === 0, { label: 'the server to see every TLS connection closed' });
   });
 });
+
+// --- the idle-socket race over TLS ---------------------------------------------
+// A server that ends an idle keep-alive TLS socket sends close_notify, then a
+// FIN. If those bytes are already in the client's receive buffer when the
+// next request picks the socket, it must be dropped (as any byte on an idle
+// plain socket is), not reused: a POST sent on it would be lost.
+describe('an idle TLS socket the server has ended', () => {
+  // Answers every request; `conns[i]` is the server's end of connection i.
+  async function endableServer() {
+    const conns = [];
+    const srv = res.server(
+      await startBareTlsServer(certs.leaf, (req, tlsSocket, tcp) => {
+        conns[req.connection] = { tlsSocket, tcp };
+        tlsSocket.write(response({ body: `conn-${req.connection} ${req.method} ${req.path}` }));
+      }),
+    );
+    return { srv, conns };
+  }
+
+  // Runs inside the continuation of the first response, which the pool
+  // settles from its read callback: the loop has not polled the idle socket
+  // since. Ends the server's TLS socket (close_notify) and returns once the
+  // alert is in the kernel — Node writes it from later ticks, which all run
+  // before the loop polls again — then ends its TCP socket (the FIN goes
+  // out when the loop next runs).
+  async function endWithoutPolling({ tlsSocket, tcp }) {
+    const before = tcp.bytesWritten;
+    tlsSocket.end();
+    for (let i = 0; i < 100 && !(tcp.bytesWritten > before && tcp.writableLength === 0); i++) {
+      await new Promise((resolve) => process.nextTick(resolve));
+    }
+    expect(tcp.bytesWritten).toBeGreaterThan(before);
+    expect(tcp.writableLength).toBe(0);
+    tcp.end();
+  }
+
+  test.each(['GET', 'POST'])('sends the next %s once, on a fresh socket', async (method) => {
+    const { srv, conns } = await endableServer();
+    const pool = trusting();
+    const rec = recordEvents(pool, ['socket:closed']);
+    const first = await pool.execute(srv.url('/warm'));
+    expect(first.body.toString()).toBe('conn-0 GET /warm');
+    await endWithoutPolling(conns[0]);
+    // The race is real: the pool has not yet seen the alert.
+    expect(pool.getMetrics().idleConnections).toBe(1);
+    expect(rec.of('socket:closed')).toEqual([]);
+    const r = await pool.execute(srv.url('/next'), method === 'POST' ? { method, body: 'once' } : { method });
+    expect(r.statusCode).toBe(200);
+    expect(r.body.toString()).toBe(`conn-1 ${method} /next`);
+    expect(r.reused).toBe(false);
+    expect(srv.requests.filter((q) => q.path === '/next').length).toBe(1);
+    expect(srv.connections.length).toBe(2);
+    expect(rec.of('socket:closed').map((e) => e.reason)).toEqual(['server-closed']);
+  });
+});

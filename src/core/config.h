@@ -23,7 +23,9 @@ enum class Scheduling : uint8_t { kLifo, kFifo };
 
 struct Config {
   bool keep_alive = true;                      // false: Connection: close, one request per socket
-  uint64_t keep_alive_msecs = 1000;            // SO_KEEPALIVE initial delay, ms
+  // SO_KEEPALIVE initial delay, ms; used only when keep_alive. Applied in
+  // whole seconds: rounded, at least 1 s, at most 32767 s (Linux's limit).
+  uint64_t keep_alive_msecs = 1000;
   uint64_t max_sockets = 50;                   // per origin, active + idle + connecting
   uint64_t max_free_sockets = 256;             // idle sockets kept per origin
   uint64_t max_total_sockets = kUnlimited;     // across all origins

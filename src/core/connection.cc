@@ -26,6 +26,20 @@ thread_local std::string g_tls_cipher;  // handshake flights / records to send
 
 Connection* from(uv_handle_t* h) { return static_cast<Connection*>(h->data); }
 
+// TCP_KEEPIDLE takes whole seconds; Linux refuses more than 32767
+// (MAX_TCP_KEEPIDLE) with EINVAL.
+constexpr uint64_t kMaxKeepIdleS = 32767;
+
+// keepAliveMsecs -> the SO_KEEPALIVE initial delay in seconds: rounded to
+// the nearest second (1499 ms -> 1 s, 1500 ms -> 2 s), at least 1 s (0 is
+// refused) and at most kMaxKeepIdleS.
+unsigned keepalive_delay_s(uint64_t ms) {
+  uint64_t s = ms / 1000 + (ms % 1000 >= 500 ? 1 : 0);
+  if (s < 1) s = 1;
+  if (s > kMaxKeepIdleS) s = kMaxKeepIdleS;
+  return static_cast<unsigned>(s);
+}
+
 bool parse_literal(const std::string& host, uint16_t port, sockaddr_storage* out) {
   memset(out, 0, sizeof(*out));
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
@@ -68,6 +82,14 @@ void Connection::start(uint64_t connect_timeout_ms) {
   if (connect_timeout_ms > 0) {
     uv_timer_start(&timer_, on_connect_timeout, connect_timeout_ms, 0);
   }
+  if (!origin->addresses_for_test().empty()) {
+    std::vector<const sockaddr*> all;
+    for (const sockaddr_storage& a : origin->addresses_for_test()) {
+      all.push_back(reinterpret_cast<const sockaddr*>(&a));
+    }
+    try_addresses(all);
+    return;
+  }
   if (parse_literal(origin->host(), origin->port(), &literal_addr_)) {
     use_literal_ = true;
     connect_next();
@@ -107,11 +129,15 @@ void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res)
   for (addrinfo* a = res; a; a = a->ai_next) {
     if (a->ai_family == AF_INET || a->ai_family == AF_INET6) all.push_back(a->ai_addr);
   }
+  c->try_addresses(all);
+}
+
+void Connection::try_addresses(const std::vector<const sockaddr*>& addrs) {
   // Successive connections start at successive addresses; refused ones go last.
-  c->addr_order_ = order_addresses(all, c->origin->take_address_turn(), c->origin->refused(),
-                                   uv_now(c->origin->pool()->loop()));
-  c->addr_next_ = 0;
-  c->connect_next();
+  addr_order_ = order_addresses(addrs, origin->take_address_turn(), origin->refused(),
+                                uv_now(origin->pool()->loop()));
+  addr_next_ = 0;
+  connect_next();
 }
 
 void Connection::connect_next() {
@@ -133,14 +159,24 @@ void Connection::connect_next() {
   tcp_.data = this;
   tcp_open_ = true;
   open_handles_++;
-  // Both apply when libuv creates the socket inside uv_tcp_connect.
+  // libuv applies this flag when it creates the socket in uv_tcp_connect.
   uv_tcp_nodelay(&tcp_, cfg.no_delay ? 1 : 0);
-  uv_tcp_keepalive(&tcp_, 1, static_cast<unsigned>(cfg.keep_alive_msecs / 1000 > 0 ? cfg.keep_alive_msecs / 1000 : 1));
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  if (rc == 0 && cfg.keep_alive) {
+    // Only keepAlive sockets probe, as with http.Agent. Set once the socket
+    // exists: a keep-alive flag set before uv_tcp_connect is applied by
+    // libuv with a fixed 60 s delay (uv__stream_open), whatever was asked.
+    // Best effort, like Node's setKeepAlive: a refusal keeps the OS default.
+    (void)uv_tcp_keepalive(&tcp_, 1, keepalive_delay_s(cfg.keep_alive_msecs));
+  }
   if (rc != 0) {
+    // Refused inside the call (no socket for this family, EADDRNOTAVAIL,
+    // ENETUNREACH, EMFILE): as on_connect's asynchronous failure, close this
+    // handle and try the next address once its close callback has run
+    // (on_tcp_closed -> connect_next). The request is failed from there, a
+    // loop callback, never inside the call that started the connect.
     last_connect_error_ = rc;
-    deferred_error_ = make_system_error(rc, "connect");
-    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_tcp_closed);
   }
 }
 
@@ -314,8 +350,12 @@ bool Connection::looks_alive() const {
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
   char probe;
   ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;          // FIN
-  if (n > 0) return tls_ != nullptr;  // plain: unsolicited bytes; TLS: maybe a ticket
+  if (n == 0) return false;  // FIN
+  // Bytes on an idle socket, plain or TLS: unsolicited data, or on TLS most
+  // likely the close_notify of a server ending the socket (its FIN may be
+  // right behind). A session ticket arrives before the first response and
+  // has been read by now, so nothing that may be reused sends bytes here.
+  if (n > 0) return false;
   return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
 }
 

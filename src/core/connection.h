@@ -45,10 +45,9 @@ class Connection {
   // Sends head + body (encrypted first on https): uv_try_write first, the
   // rest copied and queued.
   void send(const std::string& head, const std::string& body);
-  // A cheap check before reuse: false when a FIN, RST or bytes already
-  // arrived on this idle socket (MSG_PEEK, no data consumed). On TLS, bytes
-  // may be a session ticket, so only FIN/RST count; records are read and
-  // judged by the read path.
+  // A cheap check before reuse: false when a FIN, RST or any bytes already
+  // arrived on this idle socket (MSG_PEEK, no data consumed). The same rule
+  // on TLS: unread bytes there are most likely a close_notify.
   bool looks_alive() const;
   // The socket went idle: give back what an idle socket need not hold.
   void on_idle();
@@ -97,6 +96,8 @@ class Connection {
   static void on_tcp_closed(uv_handle_t* h);
   static void on_timer_closed(uv_handle_t* h);
 
+  // Orders `addrs` (borrowed: they must outlive the connect) and connects.
+  void try_addresses(const std::vector<const sockaddr*>& addrs);
   void connect_next();
   void connect_failed(Error err);
   void connected();
@@ -130,7 +131,8 @@ class Connection {
   // socket holds only what OpenSSL holds.
   std::unique_ptr<TlsSession> tls_;
   struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
-  std::vector<const sockaddr*> addr_order_;  // Borrowed from addrs_: the try order
+  // Borrowed from addrs_ (or the origin's test addresses): the try order.
+  std::vector<const sockaddr*> addr_order_;
   size_t addr_next_ = 0;
   const sockaddr* addr_current_ = nullptr;   // the address being connected to
   sockaddr_storage literal_addr_;

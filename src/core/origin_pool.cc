@@ -126,10 +126,29 @@ Error OriginPool::submit(Request* req) {
   return Error{};
 }
 
+CloseReason OriginPool::expiry(const Connection* c, uint64_t now_ms) const {
+  if (now_ms - c->idle_since_ms >= c->idle_timeout_ms) return CloseReason::kIdleTimeout;
+  const uint64_t lifetime = pool_->config().max_socket_lifetime_ms;
+  if (lifetime != kUnlimited && now_ms - c->created_ms >= lifetime) return CloseReason::kLifetime;
+  return CloseReason::kNone;
+}
+
 Connection* OriginPool::take_idle() {
   const bool lifo = pool_->config().scheduling == Scheduling::kLifo;
+  // The loop's clock, as the sweep and idle_since_ms use: it may be one
+  // busy tick old, which the Keep-Alive hint's margin (idle_limit_from_hint)
+  // covers.
+  const uint64_t now = uv_now(pool_->loop());
   while (!idle_.empty()) {
     Connection* c = lifo ? idle_.back() : idle_.front();
+    // The sweep runs only every cleanupPeriodMs: a socket past its idle
+    // deadline (which honours the server's Keep-Alive hint) or its lifetime
+    // is closed here rather than handed out just as the server closes it.
+    const CloseReason expired = expiry(c, now);
+    if (expired != CloseReason::kNone) {
+      close_connection(c, expired);
+      continue;
+    }
     // Go and curl check health on the way out: a FIN, RST or stray bytes
     // that arrived since the last poll mean the server is done with it.
     if (c->looks_alive()) return c;
@@ -455,17 +474,12 @@ void OriginPool::warmup_settled(Connection* c) {
 }
 
 void OriginPool::sweep(uint64_t now_ms) {
-  const Config& cfg = pool_->config();
   // Idle expiry: walk with the next element taken first, since closing
   // removes the current one from the list.
   for (Connection* c = idle_.front(); c;) {
     Connection* next = idle_.next(c);
-    if (now_ms - c->idle_since_ms >= c->idle_timeout_ms) {
-      close_connection(c, CloseReason::kIdleTimeout);
-    } else if (cfg.max_socket_lifetime_ms != kUnlimited &&
-               now_ms - c->created_ms >= cfg.max_socket_lifetime_ms) {
-      close_connection(c, CloseReason::kLifetime);
-    }
+    const CloseReason expired = expiry(c, now_ms);
+    if (expired != CloseReason::kNone) close_connection(c, expired);
     c = next;
   }
 }

@@ -7,8 +7,11 @@
 // before it is filed as idle (Go's tryPutIdleConn).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/address_order.h"
 #include "core/connection.h"
@@ -65,6 +68,11 @@ class OriginPool {
   // Test hooks: break an active socket's invariant so the audit has a leak to find.
   void corrupt_for_test(Connection* c);
   Connection* any_active_for_test() const;
+  // Test hook: what the host "resolves" to, in order, in place of DNS (no
+  // name resolves to several chosen addresses on a test machine). Set
+  // before the first connection; empty (the default) resolves normally.
+  void set_addresses_for_test(std::vector<sockaddr_storage> addrs) { test_addrs_ = std::move(addrs); }
+  const std::vector<sockaddr_storage>& addresses_for_test() const { return test_addrs_; }
   // Closes the oldest idle socket (for maxTotalSockets). False if none.
   bool evict_one_idle();
   // Closes every socket now (destroy) or only the idle/unused ones (graceful close).
@@ -101,7 +109,12 @@ class OriginPool {
   void transition(Connection* c, Connection::State to, CloseReason reason = CloseReason::kNone);
   ConnList& list_for(Connection::State s);
   Connection* open_connection(Request* reserved, WarmupOp* warmup);
+  // The next idle socket fit for reuse; closes the expired or dead ones it
+  // passes on the way. Null when none is left.
   Connection* take_idle();
+  // Why an idle socket must not be used at `now_ms` (loop clock): kIdleTimeout
+  // past its idle limit, kLifetime past maxSocketLifetime, else kNone.
+  CloseReason expiry(const Connection* c, uint64_t now_ms) const;
   void assign(Connection* c, Request* req, bool waited_for_connect = false);
   void release(Connection* c);
   void close_connection(Connection* c, CloseReason reason);
@@ -130,6 +143,7 @@ class OriginPool {
   RefusedAddresses refused_;
   size_t waiting_fresh_ = 0;         // requests in Phase::kWaitingFresh
   size_t reserved_connecting_ = 0;   // connecting sockets with `reserved` set
+  std::vector<sockaddr_storage> test_addrs_;  // set_addresses_for_test(); Connections borrow it
 };
 
 }  // namespace cpc

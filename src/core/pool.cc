@@ -134,6 +134,10 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
   OriginPool* origin = origin_for(a.origin_key, a.host, a.port, a.https);
+  // The loop's cached clock may be a busy tick old: an idle socket must not
+  // look younger than it is when submit() picks one, nor a timeout fire
+  // before its time.
+  uv_update_time(loop_);
   err = origin->submit(req);
   if (!err.ok()) {
     req->origin = origin;
@@ -141,9 +145,6 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   }
   counters_.total_requests++;
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
-    // The loop's cached clock may be a busy tick old; a timeout must not
-    // fire before its time.
-    uv_update_time(loop_);
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "support/pool_harness.h"
 
@@ -74,6 +75,64 @@ TEST_F(PoolTest, ConnectRefusedFailsWithTheSystemError) {
   EXPECT_EQ(m.counters.failed_requests, 1u);
   EXPECT_EQ(m.counters.timed_out_connections, 0u);
   EXPECT_EQ(sink_.count(EventType::kSocketError), 1u);
+}
+
+// A broadcast or multicast destination makes Linux's TCP connect() fail
+// inside the call with ENETUNREACH: a local, reliable synchronous failure of
+// uv_tcp_connect. No host name resolves to such an address here, so the
+// origin's addresses are set through the test hook.
+sockaddr_storage ipv4(const char* ip, uint16_t port) {
+  sockaddr_storage ss{};
+  EXPECT_EQ(uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&ss)), 0);
+  return ss;
+}
+
+class SyncConnectFailureTest : public PoolTest {
+ protected:
+  // Sends one GET to an origin whose host "resolves" to `addrs`.
+  void send_via(std::vector<sockaddr_storage> addrs) {
+    const std::string key = "http://multi.test:" + std::to_string(server_->port());
+    pool().origin_for(key, "multi.test", server_->port(), false)->set_addresses_for_test(std::move(addrs));
+    Send s;
+    s.id = 1;
+    execute_to(key, server_->port(), s);
+  }
+};
+
+TEST_F(SyncConnectFailureTest, MovesOnToTheNextAddressWhenConnectFailsInTheCall) {
+  start_pool(Config{});
+  send_via({ipv4("255.255.255.255", server_->port()), ipv4("127.0.0.1", server_->port())});
+  ASSERT_TRUE(wait_results(1));
+  const Result& r = sink_.results[0];
+  ASSERT_TRUE(r.error.ok()) << "the second address was never tried: " << r.error.js_code() << " "
+                            << r.error.message;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(server_->connections().size(), 1u);
+  const cpc::MetricsSnapshot m = metrics();
+  EXPECT_EQ(m.counters.total_connections, 1u);  // one socket, two addresses tried
+  EXPECT_EQ(m.counters.failed_connections, 0u);
+  EXPECT_EQ(sink_.count(EventType::kSocketError), 0u);
+}
+
+TEST_F(SyncConnectFailureTest, EveryAddressFailingInTheCallGivesTheSystemErrorAndLeavesNoHandle) {
+  start_pool(Config{});
+  send_via({ipv4("255.255.255.255", server_->port()), ipv4("224.0.0.1", server_->port())});
+  EXPECT_TRUE(sink_.results.empty());
+  ASSERT_TRUE(wait_results(1));
+  const cpc::Error& e = sink_.results[0].error;
+  EXPECT_EQ(e.code, ErrorCode::kSystem);
+  EXPECT_EQ(e.sys, UV_ENETUNREACH);
+  EXPECT_EQ(e.js_code(), "ENETUNREACH");
+  EXPECT_STREQ(e.syscall, "connect");
+  EXPECT_TRUE(server_->connections().empty());
+  ASSERT_TRUE(run_until([&] { return sink_.count(EventType::kSocketClosed) == 1; }));
+  const cpc::MetricsSnapshot m = metrics();
+  EXPECT_EQ(m.counters.failed_connections, 1u);
+  EXPECT_EQ(m.counters.failed_requests, 1u);
+  ASSERT_EQ(m.origins.size(), 1u);
+  EXPECT_EQ(m.origins[0].total, 0u);
+  EXPECT_EQ(pool().sweep_now(), 0u);  // the leak audit finds nothing
+  // TearDown: every handle of the socket closed, the loop closes on 0.
 }
 
 // Linux drops a SYN while the listen queue is full, so a connect to a

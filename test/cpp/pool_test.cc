@@ -166,6 +166,82 @@ TEST_F(PoolTest, SweepClosesASocketIdleLongerThanFreeSocketTimeout) {
   ASSERT_TRUE(run_until([&] { return server_->open_connections() == 0; }));
 }
 
+// The sweep runs only every cleanupPeriodMs; between sweeps an expired
+// socket must still never be handed out (it is exactly the one the server is
+// closing). The sweep here is a minute away, so only take_idle() can notice.
+class IdleExpiryOnReuseTest : public PoolTest {
+ protected:
+  // One request, then the loop runs (on a timer of its own) until the idle
+  // socket is `expire_after_ms` old; the second request must not reuse it.
+  void expect_expired_socket_is_not_reused(uint64_t expire_after_ms, CloseReason reason) {
+    uint64_t idle_at = 0;  // read inside deliver(): the loop time it was filed idle
+    sink_.on_result = [&](const Result&) { idle_at = uv_now(&loop_); };
+    send(1, "/one");
+    ASSERT_TRUE(wait_results(1));
+    ASSERT_TRUE(sink_.results[0].error.ok()) << sink_.results[0].error.message;
+    sink_.on_result = nullptr;
+    ASSERT_EQ(metrics().idle_connections, 1u);
+    // The fixture's deadline timer ends this wait once the loop clock has
+    // passed the socket's deadline; nothing else is awaited.
+    EXPECT_TRUE(run_until([&] { return uv_now(&loop_) >= idle_at + expire_after_ms; },
+                          expire_after_ms + 50));
+    ASSERT_EQ(metrics().idle_connections, 1u) << "the sweep ran: this test proves nothing";
+    ASSERT_EQ(sink_.count(EventType::kSocketClosed), 0u);
+    send(2, "/two");
+    ASSERT_TRUE(wait_results(2));
+    const Result& r = sink_.results[1];
+    ASSERT_TRUE(r.error.ok()) << r.error.message;
+    EXPECT_EQ(r.body, "/two");
+    EXPECT_FALSE(r.reused) << "an expired idle socket was reused";
+    EXPECT_EQ(r.attempt, 0u);
+    EXPECT_EQ(server_->connections().size(), 2u);
+    EXPECT_EQ(server_->connections()[0].requests, 1u);
+    EXPECT_EQ(sink_.closed_with(reason), 1u);
+    EXPECT_EQ(sink_.count(EventType::kSocketClosed), 1u);
+    ASSERT_TRUE(run_until([&] { return server_->open_connections() == 1; }));
+  }
+};
+
+TEST_F(IdleExpiryOnReuseTest, SocketPastFreeSocketTimeoutIsClosedInsteadOfReused) {
+  Config c;
+  c.free_socket_timeout_ms = 100;
+  c.cleanup_period_ms = 60000;
+  start_pool(c);
+  expect_expired_socket_is_not_reused(100, CloseReason::kIdleTimeout);
+}
+
+TEST_F(IdleExpiryOnReuseTest, SocketPastMaxSocketLifetimeIsClosedInsteadOfReused) {
+  Config c;
+  c.max_socket_lifetime_ms = 100;
+  c.cleanup_period_ms = 60000;
+  start_pool(c);
+  expect_expired_socket_is_not_reused(100, CloseReason::kLifetime);
+}
+
+TEST_F(PoolTest, SocketPastItsKeepAliveHintIsClosedInsteadOfReused) {
+  Config c;
+  c.free_socket_timeout_ms = 60000;
+  c.cleanup_period_ms = 60000;
+  start_pool(c);
+  // timeout=1: the socket may idle 750 ms (the hint minus a quarter).
+  server_->script.respond = [](const ServerRequest& r) {
+    return http_response(r.target, 200, "Keep-Alive: timeout=1\r\n");
+  };
+  uint64_t idle_at = 0;
+  sink_.on_result = [&](const Result&) { idle_at = uv_now(&loop_); };
+  send(1, "/one");
+  ASSERT_TRUE(wait_results(1));
+  sink_.on_result = nullptr;
+  EXPECT_TRUE(run_until([&] { return uv_now(&loop_) >= idle_at + 750; }, 800));
+  ASSERT_EQ(metrics().idle_connections, 1u);
+  send(2, "/two");
+  ASSERT_TRUE(wait_results(2));
+  ASSERT_TRUE(sink_.results[1].error.ok()) << sink_.results[1].error.message;
+  EXPECT_FALSE(sink_.results[1].reused);
+  EXPECT_EQ(server_->connections().size(), 2u);
+  EXPECT_EQ(sink_.closed_with(CloseReason::kIdleTimeout), 1u);
+}
+
 TEST_F(PoolTest, PeriodicSweepClosesAnIdleSocketSoonAfterItsTimeout) {
   Config c;
   c.free_socket_timeout_ms = 50;
