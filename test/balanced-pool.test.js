@@ -279,6 +279,33 @@ describe('circuit breaker', () => {
       { origin: flaky.origin, from: 'half-open', to: 'closed' },
     ]);
   });
+
+  test('with health probes on, an open breaker gets nothing until its cooldown, then one half-open probe closes it', async () => {
+    const ep = await startEndpoint({ status: 503 });
+    const bp = balanced([ep.origin], {
+      health: { path: PROBE_PATH, intervalMs: 10, timeoutMs: 1000 },
+      breaker: { consecutiveFailures: 2, cooldownMs: 400 },
+    });
+    const rec = recordEvents(bp, ['endpoint:breaker']);
+    const seen = {};  // what the server had received when each transition was reported
+    bp.on('endpoint:breaker', (e) => {
+      seen[e.to] = ep.requests.length;
+      // Probes succeed from now on: the next one to reach the server closes the breaker.
+      if (e.to === 'open') ep.behaviour.status = undefined;
+    });
+    await waitFor(bp, 'endpoint:breaker', { filter: (e) => e.to === 'closed', timeoutMs: 5000 });
+    rec.stop();
+    expect(rec.of('endpoint:breaker')).toEqual([
+      { origin: ep.origin, from: 'closed', to: 'open' },
+      { origin: ep.origin, from: 'open', to: 'half-open' },
+      { origin: ep.origin, from: 'half-open', to: 'closed' },
+    ]);
+    // Two failed probes opened it; while open nothing was sent; then the
+    // one half-open probe, and its success closed the breaker.
+    expect(seen).toEqual({ open: 2, 'half-open': 2, closed: 3 });
+    expect(ep.requests.slice(0, 3).map((r) => r.path)).toEqual([PROBE_PATH, PROBE_PATH, PROBE_PATH]);
+    expect(statsOf(bp, ep.origin)).toMatchObject({ breaker: 'closed', consecutiveFailures: 0 });
+  });
 });
 
 describe('strategies', () => {

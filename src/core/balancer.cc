@@ -215,7 +215,10 @@ bool Balancer::start_attempt(Request* req) {
     return false;
   }
   Endpoint& e = endpoints_[static_cast<size_t>(i)];
-  att.half_open = e.stats.breaker == Breaker::kHalfOpen && !att.probe;
+  // A probe to an open breaker is only sent once it has cooled down
+  // (send_probes): it is then the one half-open request.
+  if (att.probe && e.stats.breaker == Breaker::kOpen) set_breaker(e, Breaker::kHalfOpen);
+  att.half_open = e.stats.breaker == Breaker::kHalfOpen;
   if (att.half_open) e.half_open_probe = true;
   att.endpoint = i;
   att.attempts++;
@@ -229,6 +232,7 @@ bool Balancer::start_attempt(Request* req) {
   Error err = pool_->submit_attempt(req, e.origin, e.spec.host_header);
   if (!err.ok()) {
     e.stats.inflight--;
+    if (att.half_open) e.half_open_probe = false;  // nothing went out: the slot is free again
     req->error = std::move(err);
     return false;
   }
@@ -278,7 +282,9 @@ void Balancer::record(Endpoint& e, const Request* req, bool failed, const Error&
   } else {
     s.consecutive_failures = 0;
     s.ewma_ms = s.ewma_ms == 0 ? ms : kEwmaWeight * ms + (1 - kEwmaWeight) * s.ewma_ms;
-    if (s.breaker != Breaker::kClosed) set_breaker(e, Breaker::kClosed);
+    // Only the half-open request closes the breaker: a success that was in
+    // flight before it opened proves nothing about the endpoint now.
+    if (s.breaker == Breaker::kHalfOpen && req->balanced->half_open) set_breaker(e, Breaker::kClosed);
   }
   // Failures decide by count; a success by the response-time class.
   Health to = s.health;
@@ -397,9 +403,14 @@ void Balancer::on_probe_timer(uv_timer_t* t) {
 
 void Balancer::send_probes() {
   if (closed_) return;
+  const uint64_t now = uv_now(pool_->loop());
   for (size_t i = 0; i < endpoints_.size(); i++) {
     Endpoint& e = endpoints_[i];
     if (e.removed || e.probe_inflight) continue;
+    // The breaker decides for probes too (API.md): nothing while open; once
+    // cooled down the probe may be the one half-open request.
+    if (e.stats.breaker == Breaker::kOpen && now - e.opened_at_ms < config_.breaker_cooldown_ms) continue;
+    if (e.stats.breaker == Breaker::kHalfOpen && e.half_open_probe) continue;
     e.probe_inflight = true;
     if (!pool_->start_probe(this, static_cast<int32_t>(i), config_)) e.probe_inflight = false;
   }
