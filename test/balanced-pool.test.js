@@ -306,6 +306,41 @@ describe('circuit breaker', () => {
     expect(ep.requests.slice(0, 3).map((r) => r.path)).toEqual([PROBE_PATH, PROBE_PATH, PROBE_PATH]);
     expect(statsOf(bp, ep.origin)).toMatchObject({ breaker: 'closed', consecutiveFailures: 0 });
   });
+  test('a cooled-down breaker turns half-open only when a request is actually sent to it', async () => {
+    const failing = await startEndpoint({ status: 503 });
+    const good = await startEndpoint({});
+    const bp = balanced([failing.origin, good.origin], {
+      strategy: 'round-robin',
+      // One failure opens the breaker and makes the endpoint unhealthy, so
+      // the healthy one is preferred even though the breaker is cooled down.
+      health: { path: PROBE_PATH, intervalMs: 600000, thresholds: { unhealthyFailures: 1, deadFailures: 100 } },
+      breaker: { consecutiveFailures: 1, cooldownMs: 0 },
+      retry: { attempts: 1 },
+    });
+    const rec = recordEvents(bp, ['endpoint:breaker']);
+    expect((await bp.execute('/')).statusCode).toBe(503);
+    await sequential(bp, 10);
+    rec.stop();
+    expect(good.hits).toBe(10);
+    expect(failing.hits).toBe(1);
+    expect(statsOf(bp, failing.origin)).toMatchObject({ health: 'unhealthy', breaker: 'open', inflight: 0 });
+    expect(rec.of('endpoint:breaker')).toEqual([{ origin: failing.origin, from: 'closed', to: 'open' }]);
+  });
+
+  test('a dead endpoint gets no request even with its breaker cooled down, only probes', async () => {
+    const failing = await startEndpoint({ status: 503 });
+    const bp = balanced([failing.origin], {
+      health: { path: PROBE_PATH, intervalMs: 600000, thresholds: { unhealthyFailures: 1, deadFailures: 1 } },
+      breaker: { consecutiveFailures: 1, cooldownMs: 0 },
+      retry: { attempts: 1 },
+    });
+    expect((await bp.execute('/')).statusCode).toBe(503);
+    expect(statsOf(bp, failing.origin)).toMatchObject({ health: 'dead', breaker: 'open' });
+    const err = await bp.execute('/').catch((e) => e);
+    expect(err.code).toBe('ERR_POOL_NO_ENDPOINT');
+    expect(failing.hits).toBe(1);
+    expect(statsOf(bp, failing.origin).breaker).toBe('open');
+  });
 });
 
 describe('strategies', () => {

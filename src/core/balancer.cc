@@ -136,16 +136,22 @@ bool Balancer::budget_allows() {
   return true;
 }
 
-bool Balancer::eligible(Endpoint& e, uint64_t now_ms) {
+bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
   if (e.removed) return false;
-  if (e.stats.breaker == Breaker::kOpen) {
-    if (now_ms - e.opened_at_ms < config_.breaker_cooldown_ms) return false;
-    set_breaker(e, Breaker::kHalfOpen);
-  }
-  if (e.stats.breaker == Breaker::kHalfOpen) return !e.half_open_probe;  // one request only
-  // With probes on, a dead endpoint gets nothing but probes until one succeeds.
+  // With probes on, a dead endpoint gets nothing but probes until one
+  // succeeds, whatever its breaker says.
   if (e.stats.health == Health::kDead && config_.probe_interval_ms > 0) return false;
-  return true;
+  switch (e.stats.breaker) {
+    case Breaker::kClosed:
+      return true;
+    case Breaker::kOpen:
+      // Cooled down: it may take the one half-open request. Only the
+      // endpoint actually chosen turns half-open (start_attempt).
+      return now_ms - e.opened_at_ms >= config_.breaker_cooldown_ms;
+    case Breaker::kHalfOpen:
+      return !e.half_open_probe;  // one request only
+  }
+  return false;
 }
 
 int Balancer::pick(const Request* req) {
@@ -215,9 +221,9 @@ bool Balancer::start_attempt(Request* req) {
     return false;
   }
   Endpoint& e = endpoints_[static_cast<size_t>(i)];
-  // A probe to an open breaker is only sent once it has cooled down
-  // (send_probes): it is then the one half-open request.
-  if (att.probe && e.stats.breaker == Breaker::kOpen) set_breaker(e, Breaker::kHalfOpen);
+  // An open breaker is only picked (or probed, send_probes) once it has
+  // cooled down: this attempt is then its one half-open request.
+  if (e.stats.breaker == Breaker::kOpen) set_breaker(e, Breaker::kHalfOpen);
   att.half_open = e.stats.breaker == Breaker::kHalfOpen;
   if (att.half_open) e.half_open_probe = true;
   att.endpoint = i;

@@ -134,7 +134,7 @@ class Balancer {
   static void on_probe_timer(uv_timer_t* t);
   static void on_timer_closed_cb(uv_handle_t* h);
   int pick(const Request* req);
-  bool eligible(Endpoint& e, uint64_t now_ms);
+  bool eligible(const Endpoint& e, uint64_t now_ms) const;
   void record(Endpoint& e, const Request* req, bool failed, const Error& err, double ms);
   void set_health(Endpoint& e, Health to, const char* reason);
   void set_breaker(Endpoint& e, Breaker to);
