@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 #include "core/origin_pool.h"
 #include "core/pool.h"
@@ -16,19 +17,82 @@ constexpr uint64_t kExploreEvery = 16;   // least-latency: 1 pick in 16 goes rou
 
 bool retryable_status(uint16_t s) { return s == 502 || s == 503 || s == 504 || s == 429; }
 
-// Retry-After in seconds (the HTTP-date form is not honoured).
-uint64_t retry_after_ms(const Response& r) {
-  std::string_view v = r.find_header("retry-after");
-  if (v.empty() || v.size() > 9) return 0;
-  uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return 0;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+// days_from_civil).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool digits(std::string_view v, size_t at, size_t n, unsigned* out) {
+  unsigned x = 0;
+  for (size_t i = at; i < at + n; i++) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    x = x * 10 + static_cast<unsigned>(v[i] - '0');
   }
-  return n * 1000;
+  *out = x;
+  return true;
+}
+
+// IMF-fixdate (RFC 9110 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT", to Unix
+// seconds. The obsolete RFC 850 and asctime forms are not accepted.
+bool parse_imf_fixdate(std::string_view v, int64_t* unix_s) {
+  static const char* const kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (v.size() != 29 || v.substr(3, 2) != ", " || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+      v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT") {
+    return false;
+  }
+  if (std::none_of(std::begin(kDays), std::end(kDays), [&](const char* d) { return v.substr(0, 3) == d; })) {
+    return false;
+  }
+  unsigned month = 0;
+  for (unsigned i = 0; i < 12; i++) {
+    if (v.substr(8, 3) == kMonths[i]) month = i + 1;
+  }
+  unsigned day, year, hh, mm, ss;
+  if (month == 0 || !digits(v, 5, 2, &day) || !digits(v, 12, 4, &year) || !digits(v, 17, 2, &hh) ||
+      !digits(v, 20, 2, &mm) || !digits(v, 23, 2, &ss)) {
+    return false;
+  }
+  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return false;
+  *unix_s = days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss;
+  return true;
+}
+
+uint64_t retry_after_ms(const Response& r) {
+  uv_timeval64_t tv;
+  int64_t now_ms = 0;
+  if (uv_gettimeofday(&tv) == 0) now_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  return parse_retry_after_ms(r.find_header("retry-after"), now_ms);
 }
 
 }  // namespace
+
+uint64_t parse_retry_after_ms(std::string_view v, int64_t now_unix_ms) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.empty()) return 0;
+  if (v[0] >= '0' && v[0] <= '9') {
+    // delay-seconds; more than 9 digits is past any maxDelayMs anyway.
+    if (v.size() > 9) return 0;
+    uint64_t n = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return 0;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return n * 1000;
+  }
+  int64_t at_s = 0;
+  if (!parse_imf_fixdate(v, &at_s)) return 0;
+  const int64_t delta = at_s * 1000 - now_unix_ms;
+  return delta > 0 ? static_cast<uint64_t>(delta) : 0;  // a past date: retry at once
+}
 
 const char* health_name(Health h) {
   switch (h) {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/errors.h"
@@ -31,6 +32,10 @@ enum class Health : uint8_t { kHealthy, kDegraded, kUnhealthy, kDead };
 enum class Breaker : uint8_t { kClosed, kOpen, kHalfOpen };
 
 const char* health_name(Health h);
+// A Retry-After value (RFC 9110 10.2.3) as a delay in ms: delay-seconds, or
+// an IMF-fixdate relative to now_unix_ms (a past date is 0). 0 when absent
+// or malformed. The caller caps it (maxDelayMs).
+uint64_t parse_retry_after_ms(std::string_view value, int64_t now_unix_ms);
 const char* breaker_name(Breaker b);
 
 struct BalancerConfig {
