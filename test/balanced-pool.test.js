@@ -634,6 +634,43 @@ describe('membership and stats', () => {
     expect(b.hits + c.hits).toBe(others + 12);
   });
 
+  test('removeEndpoint drains only this balancer\'s use: direct execute() and another BalancedPool keep their sockets', async () => {
+    const a = await startEndpoint({});
+    const b = await startEndpoint({});
+    const pool = res.pool();
+    const bp1 = new BalancedPool([a.origin, b.origin], { strategy: 'round-robin', pool });
+    const bp2 = new BalancedPool([a.origin], { pool });
+    fleets.push({ bp: bp1, pool }, { bp: bp2, pool });
+    expect((await pool.execute(`${a.origin}/direct`)).statusCode).toBe(200);
+    await sequential(bp1, 4);
+    expect(a.hits).toBe(3);
+    expect(bp1.removeEndpoint(a.origin)).toBe(true);
+    // The direct user and the other balancer still reuse the one socket.
+    const direct = [await pool.execute(`${a.origin}/direct`), await pool.execute(`${a.origin}/direct`)];
+    expect(direct.map((r) => [r.statusCode, r.reused])).toEqual([[200, true], [200, true]]);
+    const viaOther = await sequential(bp2, 3);
+    expect(viaOther.map((r) => r.reused)).toEqual([true, true, true]);
+    expect(a.openConnections).toBe(1);
+    await sequential(bp1, 4);
+    expect(a.hits).toBe(8);  // bp1 sent it nothing more
+  });
+
+  test('an origin only balancers used drains when the last of them removes it', async () => {
+    const a = await startEndpoint({});
+    const b = await startEndpoint({});
+    const pool = res.pool();
+    const bp1 = new BalancedPool([a.origin, b.origin], { strategy: 'round-robin', pool });
+    const bp2 = new BalancedPool([a.origin], { pool });
+    fleets.push({ bp: bp1, pool }, { bp: bp2, pool });
+    await sequential(bp1, 2);
+    await sequential(bp2, 1);
+    expect(bp1.removeEndpoint(a.origin)).toBe(true);
+    // bp2 still has it: keep-alive goes on.
+    expect((await bp2.execute('/')).reused).toBe(true);
+    expect(bp2.removeEndpoint(a.origin)).toBe(true);
+    await waitFor(() => a.openConnections === 0, { timeoutMs: 2000, label: 'the drained origin\'s sockets to close' });
+  });
+
   test('getStats() reports each endpoint\'s figures', async () => {
     const good = await startEndpoint({});
     const refused = `http://${HOST}:${await closedPort()}`;

@@ -135,7 +135,7 @@ void Balancer::add_endpoint(const EndpointSpec& spec) {
   e.spec = spec;
   e.stats.origin = spec.origin;
   e.origin = pool_->origin_for(spec.origin, spec.host, spec.port, spec.https);
-  e.origin->set_draining(false);
+  e.origin->add_balancer_ref();
   endpoints_.push_back(std::move(e));
 }
 
@@ -143,7 +143,9 @@ bool Balancer::remove_endpoint(const std::string& origin) {
   for (Endpoint& e : endpoints_) {
     if (e.spec.origin == origin && !e.removed) {
       e.removed = true;
-      e.origin->set_draining(true);  // in-flight work finishes, then its sockets close
+      // In-flight work finishes; the sockets close only if no other user
+      // (another balancer, direct execute()) has the origin.
+      e.origin->drop_balancer_ref();
       return true;
     }
   }

@@ -134,6 +134,7 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
   OriginPool* origin = origin_for(a.origin_key, a.host, a.port, a.https);
+  origin->note_direct_use();
   err = origin->submit(req);
   if (!err.ok()) {
     req->origin = origin;
@@ -174,6 +175,7 @@ void Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bo
     return;
   }
   OriginPool* origin = origin_for(key, host, port, https);
+  origin->note_direct_use();
   auto* op = new WarmupOp{user, origin, 1};  // +1 held until every socket is opened
   op->remaining += origin->warmup(count, op);
   if (--op->remaining == 0) notify(Notice{Notice::Kind::kWarmupDone, op, 0});
