@@ -586,6 +586,41 @@ describe('errors', () => {
   });
 });
 
+describe('options', () => {
+  test('health thresholds are accepted at the top level, without health probes', async () => {
+    const ep = await startEndpoint({});
+    const refused = `http://${HOST}:${await closedPort()}`;
+    // Every response is slower than 0.0001 ms, so the class is degraded.
+    const bp = balanced([ep.origin, refused], {
+      strategy: 'round-robin',
+      thresholds: { healthyMs: 0.0001, degradedMs: 60000, unhealthyFailures: 1, deadFailures: 2 },
+      breaker: { consecutiveFailures: 100 },
+      retry: { attempts: 2, baseDelayMs: 0, budgetPercent: 100 },
+    });
+    await sequential(bp, 2);
+    expect(statsOf(bp, ep.origin).health).toBe('degraded');
+    expect(statsOf(bp, refused)).toMatchObject({ health: 'unhealthy', consecutiveFailures: 1 });
+  });
+
+  test('health.thresholds still works and wins over the top level', () => {
+    const bad = (options) => {
+      try {
+        new BalancedPool([], options);
+      } catch (err) {
+        return err;
+      }
+      return null;
+    };
+    expect(bad({ thresholds: { deadFailures: 0 } })).toMatchObject({ code: 'ERR_POOL_CONFIG', message: expect.stringContaining('thresholds.deadFailures') });
+    expect(bad({ health: { thresholds: { healthyMs: -1 } } })).toMatchObject({ code: 'ERR_POOL_CONFIG', message: expect.stringContaining('health.thresholds.healthyMs') });
+    // A bad top-level value that health.thresholds overrides is not used.
+    const pool = res.pool();
+    const bp = new BalancedPool([], { pool, thresholds: { healthyMs: -1 }, health: { intervalMs: 600000, thresholds: { healthyMs: 10 } } });
+    fleets.push({ bp, pool });
+    expect(bp.getStats().endpoints).toEqual([]);
+  });
+});
+
 describe('membership and stats', () => {
   test('close() refuses new requests, lets live ones finish and closes the pool it made', async () => {
     const ep = await startEndpoint({ hold: true });
