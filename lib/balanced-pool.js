@@ -5,7 +5,7 @@
 // native core (src/core/balancer.*); this class checks arguments, forwards
 // the events of its own balancer, and tracks its promises for close().
 const { EventEmitter } = require('node:events');
-const { ConnectionPoolCore, parseTarget, parseInit, rejectLater } = require('./connection-pool-core');
+const { ConnectionPoolCore, parseTarget, parseInit, rejectLater, sendDefaultTrust } = require('./connection-pool-core');
 const { createPoolError } = require('./errors');
 const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
 
@@ -104,6 +104,10 @@ class BalancedPool extends EventEmitter {
   addEndpoint(url) {
     const t = parseTarget(url);
     if (this.#origins.has(t.origin)) return;
+    // As ConnectionPoolCore does for an https URL: the core builds its one
+    // shared default-trust store on the first https handshake, from the PEMs
+    // handed over here; without them that store would be built empty.
+    if (t.https) sendDefaultTrust();
     this.#origins.set(t.origin, t);
     this.#pool[kNative].balancerAdd(this.#id, t.origin, t.host, t.port, t.https, t.hostHeader);
   }

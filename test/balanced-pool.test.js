@@ -10,12 +10,16 @@
 // endpoints.
 
 const net = require('node:net');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { createResources } = require('./helpers/resources');
 const { waitFor, withDeadline, settle, recordEvents } = require('./helpers/wait');
 const { HOST, parseRequests, response, closedPort } = require('./helpers/raw-server');
 const { BalancedPool } = require('..');
 const { testHooks } = require('../lib/connection-pool-core');
+const { startHttpsServer } = require('./helpers/https-server');
+const { getCerts, writePemFile } = require('./helpers/tls-certs');
 
 const res = createResources();
 let fleets = [];  // { bp, pool } made by balanced(), audited in afterEach
@@ -618,6 +622,25 @@ describe('options', () => {
     const bp = new BalancedPool([], { pool, thresholds: { healthyMs: -1 }, health: { intervalMs: 600000, thresholds: { healthyMs: 10 } } });
     fleets.push({ bp, pool });
     expect(bp.getStats().endpoints).toEqual([]);
+  });
+});
+
+describe('https endpoints', () => {
+  test('a BalancedPool making the process\'s first https request hands over the default trust (NODE_EXTRA_CA_CERTS)', async () => {
+    const certs = getCerts();
+    const srv = res.server(await startHttpsServer({ cert: certs.leaf.cert, key: certs.leaf.key }));
+    const caFile = writePemFile(certs.ca.cert, 'test-ca.pem');
+    res.defer(() => caFile.remove());
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: caFile.path };
+    const fixture = path.join(__dirname, 'fixtures', 'balanced-https-trust.js');
+    const stdout = await new Promise((resolve, reject) => {
+      execFile(process.execPath, [fixture, srv.url('')], { env, timeout: 15000 }, (err, out, stderr) => {
+        if (err) reject(new Error(`child failed: ${err.message}\n${stderr}`));
+        else resolve(out);
+      });
+    });
+    expect(JSON.parse(stdout)).toEqual([{ status: 200 }, { status: 200 }, { status: 200 }]);
+    expect(srv.requests.map((r) => r.url)).toEqual(['/balanced', '/same-pool', '/other-pool']);
   });
 });
 
