@@ -122,10 +122,12 @@ Balancer::Balancer(Pool* pool, uint32_t id, BalancerConfig config)
   if (config_.probe_interval_ms > 0) {
     uv_timer_start(&timer_, on_probe_timer, config_.probe_interval_ms, config_.probe_interval_ms);
   }
-  window_start_ms_ = uv_now(pool_->loop());
+  window_start_ms_ = now_ms();
 }
 
 Balancer::~Balancer() = default;
+
+uint64_t Balancer::now_ms() const { return clock_ ? clock_() : uv_now(pool_->loop()); }
 
 void Balancer::add_endpoint(const EndpointSpec& spec) {
   for (Endpoint& e : endpoints_) {
@@ -183,7 +185,7 @@ uint64_t Balancer::jitter(uint64_t max) {
 }
 
 void Balancer::note_request() {
-  const uint64_t now = uv_now(pool_->loop());
+  const uint64_t now = now_ms();
   if (now - window_start_ms_ >= kBudgetWindowMs) {
     const bool skipped = now - window_start_ms_ >= 2 * kBudgetWindowMs;
     requests_prev_ = skipped ? 0 : requests_now_;
@@ -221,7 +223,7 @@ bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
 }
 
 int Balancer::pick(const Request* req) {
-  const uint64_t now = uv_now(pool_->loop());
+  const uint64_t now = now_ms();
   const BalancedAttempt& att = *req->balanced;
   const size_t n = endpoints_.size();
   if (n == 0) return -1;
@@ -333,7 +335,7 @@ void Balancer::set_breaker(Endpoint& e, Breaker to) {
   ev.state = breaker_name(e.stats.breaker);
   ev.detail = breaker_name(to);
   e.stats.breaker = to;
-  if (to == Breaker::kOpen) e.opened_at_ms = uv_now(pool_->loop());
+  if (to == Breaker::kOpen) e.opened_at_ms = now_ms();
   if (to != Breaker::kHalfOpen) e.half_open_probe = false;
   pool_->emit(std::move(ev));
 }
@@ -407,7 +409,7 @@ bool Balancer::may_retry(const Request* req, uint64_t* delay_ms) {
   const uint32_t shift = std::min<uint32_t>(att.attempts - 1, 20);
   uint64_t delay = jitter(std::min(config_.max_delay_ms, config_.base_delay_ms << shift));
   if (hinted > delay) delay = std::min(hinted, config_.max_delay_ms);
-  if (att.deadline_ms && uv_now(pool_->loop()) + delay >= att.deadline_ms) return false;
+  if (att.deadline_ms && now_ms() + delay >= att.deadline_ms) return false;
   if (!budget_allows()) return false;
   *delay_ms = delay;
   return true;
@@ -475,7 +477,7 @@ void Balancer::on_probe_timer(uv_timer_t* t) {
 
 void Balancer::send_probes() {
   if (closed_) return;
-  const uint64_t now = uv_now(pool_->loop());
+  const uint64_t now = now_ms();
   for (size_t i = 0; i < endpoints_.size(); i++) {
     Endpoint& e = endpoints_[i];
     if (e.removed || e.probe_inflight) continue;
