@@ -5,7 +5,7 @@
 // native core (src/core/balancer.*); this class checks arguments, forwards
 // the events of its own balancer, and tracks its promises for close().
 const { EventEmitter } = require('node:events');
-const { ConnectionPoolCore, parseTarget, parseInit, rejectLater } = require('./connection-pool-core');
+const { ConnectionPoolCore, parseTarget, parseInit, rejectLater, sendDefaultTrust } = require('./connection-pool-core');
 const { createPoolError } = require('./errors');
 const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
 
@@ -39,12 +39,16 @@ function balancerConfig(options) {
     c.probePath = health.path || '/';
     c.probeHeaders = flatHeaders(health.headers);
     if (health.body != null) c.probeBody = String(health.body);
-    const t = health.thresholds || {};
-    c.healthyMs = positive('health.thresholds.healthyMs', t.healthyMs, 50);
-    c.degradedMs = positive('health.thresholds.degradedMs', t.degradedMs, 200);
-    c.unhealthyFailures = positive('health.thresholds.unhealthyFailures', t.unhealthyFailures, 3, { integer: true });
-    c.deadFailures = positive('health.thresholds.deadFailures', t.deadFailures, 5, { integer: true });
   }
+  // Health classes move with real requests too, so the thresholds may be
+  // given at the top level (`thresholds`) as well as in `health.thresholds`
+  // (the older place; it wins where both name a value).
+  const t = { ...options.thresholds, ...(health && health.thresholds) };
+  const where = (k) => (health && health.thresholds && health.thresholds[k] !== undefined ? 'health.thresholds.' : 'thresholds.') + k;
+  c.healthyMs = positive(where('healthyMs'), t.healthyMs, 50);
+  c.degradedMs = positive(where('degradedMs'), t.degradedMs, 200);
+  c.unhealthyFailures = positive(where('unhealthyFailures'), t.unhealthyFailures, 3, { integer: true });
+  c.deadFailures = positive(where('deadFailures'), t.deadFailures, 5, { integer: true });
   const breaker = options.breaker || {};
   c.breakerFailures = positive('breaker.consecutiveFailures', breaker.consecutiveFailures, 5, { integer: true });
   c.breakerCooldownMs = positive('breaker.cooldownMs', breaker.cooldownMs, 10000, { integer: true, zero: true });
@@ -100,6 +104,10 @@ class BalancedPool extends EventEmitter {
   addEndpoint(url) {
     const t = parseTarget(url);
     if (this.#origins.has(t.origin)) return;
+    // As ConnectionPoolCore does for an https URL: the core builds its one
+    // shared default-trust store on the first https handshake, from the PEMs
+    // handed over here; without them that store would be built empty.
+    if (t.https) sendDefaultTrust();
     this.#origins.set(t.origin, t);
     this.#pool[kNative].balancerAdd(this.#id, t.origin, t.host, t.port, t.https, t.hostHeader);
   }

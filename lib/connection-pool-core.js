@@ -394,4 +394,4 @@ const testHooks = {
   corruptOneSocket: (pool) => pool[kNative].corruptForTest(),
 };
 
-module.exports = { ConnectionPoolCore, testHooks, parseTarget, parseInit, rejectLater };
+module.exports = { ConnectionPoolCore, testHooks, parseTarget, parseInit, rejectLater, sendDefaultTrust };

@@ -347,6 +347,13 @@ export type BalancedStrategy = 'round-robin' | 'least-pending' | 'least-latency'
 export type EndpointHealth = 'healthy' | 'degraded' | 'unhealthy' | 'dead';
 export type EndpointBreaker = 'closed' | 'open' | 'half-open';
 
+export interface HealthThresholds {
+  healthyMs?: number;
+  degradedMs?: number;
+  unhealthyFailures?: number;
+  deadFailures?: number;
+}
+
 export interface BalancedPoolOptions {
   /** The pool the endpoints share (default: a new ConnectionPoolCore, closed with this). */
   pool?: ConnectionPoolCore;
@@ -359,8 +366,11 @@ export interface BalancedPoolOptions {
     body?: string;
     intervalMs?: number;
     timeoutMs?: number;
-    thresholds?: { healthyMs?: number; degradedMs?: number; unhealthyFailures?: number; deadFailures?: number };
+    /** Also accepted at the top level; a value given here wins. */
+    thresholds?: HealthThresholds;
   };
+  /** Health classes (requests move them too, probes on or off). */
+  thresholds?: HealthThresholds;
   breaker?: { consecutiveFailures?: number; cooldownMs?: number };
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number; budgetPercent?: number };
 }

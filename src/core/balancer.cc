@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 #include "core/origin_pool.h"
 #include "core/pool.h"
@@ -16,19 +17,82 @@ constexpr uint64_t kExploreEvery = 16;   // least-latency: 1 pick in 16 goes rou
 
 bool retryable_status(uint16_t s) { return s == 502 || s == 503 || s == 504 || s == 429; }
 
-// Retry-After in seconds (the HTTP-date form is not honoured).
-uint64_t retry_after_ms(const Response& r) {
-  std::string_view v = r.find_header("retry-after");
-  if (v.empty() || v.size() > 9) return 0;
-  uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return 0;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+// days_from_civil).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool digits(std::string_view v, size_t at, size_t n, unsigned* out) {
+  unsigned x = 0;
+  for (size_t i = at; i < at + n; i++) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    x = x * 10 + static_cast<unsigned>(v[i] - '0');
   }
-  return n * 1000;
+  *out = x;
+  return true;
+}
+
+// IMF-fixdate (RFC 9110 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT", to Unix
+// seconds. The obsolete RFC 850 and asctime forms are not accepted.
+bool parse_imf_fixdate(std::string_view v, int64_t* unix_s) {
+  static const char* const kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (v.size() != 29 || v.substr(3, 2) != ", " || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+      v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT") {
+    return false;
+  }
+  if (std::none_of(std::begin(kDays), std::end(kDays), [&](const char* d) { return v.substr(0, 3) == d; })) {
+    return false;
+  }
+  unsigned month = 0;
+  for (unsigned i = 0; i < 12; i++) {
+    if (v.substr(8, 3) == kMonths[i]) month = i + 1;
+  }
+  unsigned day, year, hh, mm, ss;
+  if (month == 0 || !digits(v, 5, 2, &day) || !digits(v, 12, 4, &year) || !digits(v, 17, 2, &hh) ||
+      !digits(v, 20, 2, &mm) || !digits(v, 23, 2, &ss)) {
+    return false;
+  }
+  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return false;
+  *unix_s = days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss;
+  return true;
+}
+
+uint64_t retry_after_ms(const Response& r) {
+  uv_timeval64_t tv;
+  int64_t now_ms = 0;
+  if (uv_gettimeofday(&tv) == 0) now_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  return parse_retry_after_ms(r.find_header("retry-after"), now_ms);
 }
 
 }  // namespace
+
+uint64_t parse_retry_after_ms(std::string_view v, int64_t now_unix_ms) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.empty()) return 0;
+  if (v[0] >= '0' && v[0] <= '9') {
+    // delay-seconds; more than 9 digits is past any maxDelayMs anyway.
+    if (v.size() > 9) return 0;
+    uint64_t n = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return 0;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return n * 1000;
+  }
+  int64_t at_s = 0;
+  if (!parse_imf_fixdate(v, &at_s)) return 0;
+  const int64_t delta = at_s * 1000 - now_unix_ms;
+  return delta > 0 ? static_cast<uint64_t>(delta) : 0;  // a past date: retry at once
+}
 
 const char* health_name(Health h) {
   switch (h) {
@@ -58,10 +122,12 @@ Balancer::Balancer(Pool* pool, uint32_t id, BalancerConfig config)
   if (config_.probe_interval_ms > 0) {
     uv_timer_start(&timer_, on_probe_timer, config_.probe_interval_ms, config_.probe_interval_ms);
   }
-  window_start_ms_ = uv_now(pool_->loop());
+  window_start_ms_ = now_ms();
 }
 
 Balancer::~Balancer() = default;
+
+uint64_t Balancer::now_ms() const { return clock_ ? clock_() : uv_now(pool_->loop()); }
 
 void Balancer::add_endpoint(const EndpointSpec& spec) {
   for (Endpoint& e : endpoints_) {
@@ -71,7 +137,7 @@ void Balancer::add_endpoint(const EndpointSpec& spec) {
   e.spec = spec;
   e.stats.origin = spec.origin;
   e.origin = pool_->origin_for(spec.origin, spec.host, spec.port, spec.https);
-  e.origin->set_draining(false);
+  e.origin->add_balancer_ref();
   endpoints_.push_back(std::move(e));
 }
 
@@ -79,7 +145,9 @@ bool Balancer::remove_endpoint(const std::string& origin) {
   for (Endpoint& e : endpoints_) {
     if (e.spec.origin == origin && !e.removed) {
       e.removed = true;
-      e.origin->set_draining(true);  // in-flight work finishes, then its sockets close
+      // In-flight work finishes; the sockets close only if no other user
+      // (another balancer, direct execute()) has the origin.
+      e.origin->drop_balancer_ref();
       return true;
     }
   }
@@ -117,7 +185,7 @@ uint64_t Balancer::jitter(uint64_t max) {
 }
 
 void Balancer::note_request() {
-  const uint64_t now = uv_now(pool_->loop());
+  const uint64_t now = now_ms();
   if (now - window_start_ms_ >= kBudgetWindowMs) {
     const bool skipped = now - window_start_ms_ >= 2 * kBudgetWindowMs;
     requests_prev_ = skipped ? 0 : requests_now_;
@@ -136,20 +204,26 @@ bool Balancer::budget_allows() {
   return true;
 }
 
-bool Balancer::eligible(Endpoint& e, uint64_t now_ms) {
+bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
   if (e.removed) return false;
-  if (e.stats.breaker == Breaker::kOpen) {
-    if (now_ms - e.opened_at_ms < config_.breaker_cooldown_ms) return false;
-    set_breaker(e, Breaker::kHalfOpen);
-  }
-  if (e.stats.breaker == Breaker::kHalfOpen) return !e.half_open_probe;  // one request only
-  // With probes on, a dead endpoint gets nothing but probes until one succeeds.
+  // With probes on, a dead endpoint gets nothing but probes until one
+  // succeeds, whatever its breaker says.
   if (e.stats.health == Health::kDead && config_.probe_interval_ms > 0) return false;
-  return true;
+  switch (e.stats.breaker) {
+    case Breaker::kClosed:
+      return true;
+    case Breaker::kOpen:
+      // Cooled down: it may take the one half-open request. Only the
+      // endpoint actually chosen turns half-open (start_attempt).
+      return now_ms - e.opened_at_ms >= config_.breaker_cooldown_ms;
+    case Breaker::kHalfOpen:
+      return !e.half_open_probe;  // one request only
+  }
+  return false;
 }
 
 int Balancer::pick(const Request* req) {
-  const uint64_t now = uv_now(pool_->loop());
+  const uint64_t now = now_ms();
   const BalancedAttempt& att = *req->balanced;
   const size_t n = endpoints_.size();
   if (n == 0) return -1;
@@ -215,7 +289,10 @@ bool Balancer::start_attempt(Request* req) {
     return false;
   }
   Endpoint& e = endpoints_[static_cast<size_t>(i)];
-  att.half_open = e.stats.breaker == Breaker::kHalfOpen && !att.probe;
+  // An open breaker is only picked (or probed, send_probes) once it has
+  // cooled down: this attempt is then its one half-open request.
+  if (e.stats.breaker == Breaker::kOpen) set_breaker(e, Breaker::kHalfOpen);
+  att.half_open = e.stats.breaker == Breaker::kHalfOpen;
   if (att.half_open) e.half_open_probe = true;
   att.endpoint = i;
   att.attempts++;
@@ -229,6 +306,7 @@ bool Balancer::start_attempt(Request* req) {
   Error err = pool_->submit_attempt(req, e.origin, e.spec.host_header);
   if (!err.ok()) {
     e.stats.inflight--;
+    if (att.half_open) e.half_open_probe = false;  // nothing went out: the slot is free again
     req->error = std::move(err);
     return false;
   }
@@ -257,7 +335,7 @@ void Balancer::set_breaker(Endpoint& e, Breaker to) {
   ev.state = breaker_name(e.stats.breaker);
   ev.detail = breaker_name(to);
   e.stats.breaker = to;
-  if (to == Breaker::kOpen) e.opened_at_ms = uv_now(pool_->loop());
+  if (to == Breaker::kOpen) e.opened_at_ms = now_ms();
   if (to != Breaker::kHalfOpen) e.half_open_probe = false;
   pool_->emit(std::move(ev));
 }
@@ -278,7 +356,9 @@ void Balancer::record(Endpoint& e, const Request* req, bool failed, const Error&
   } else {
     s.consecutive_failures = 0;
     s.ewma_ms = s.ewma_ms == 0 ? ms : kEwmaWeight * ms + (1 - kEwmaWeight) * s.ewma_ms;
-    if (s.breaker != Breaker::kClosed) set_breaker(e, Breaker::kClosed);
+    // Only the half-open request closes the breaker: a success that was in
+    // flight before it opened proves nothing about the endpoint now.
+    if (s.breaker == Breaker::kHalfOpen && req->balanced->half_open) set_breaker(e, Breaker::kClosed);
   }
   // Failures decide by count; a success by the response-time class.
   Health to = s.health;
@@ -329,7 +409,7 @@ bool Balancer::may_retry(const Request* req, uint64_t* delay_ms) {
   const uint32_t shift = std::min<uint32_t>(att.attempts - 1, 20);
   uint64_t delay = jitter(std::min(config_.max_delay_ms, config_.base_delay_ms << shift));
   if (hinted > delay) delay = std::min(hinted, config_.max_delay_ms);
-  if (att.deadline_ms && uv_now(pool_->loop()) + delay >= att.deadline_ms) return false;
+  if (att.deadline_ms && now_ms() + delay >= att.deadline_ms) return false;
   if (!budget_allows()) return false;
   *delay_ms = delay;
   return true;
@@ -397,9 +477,14 @@ void Balancer::on_probe_timer(uv_timer_t* t) {
 
 void Balancer::send_probes() {
   if (closed_) return;
+  const uint64_t now = now_ms();
   for (size_t i = 0; i < endpoints_.size(); i++) {
     Endpoint& e = endpoints_[i];
     if (e.removed || e.probe_inflight) continue;
+    // The breaker decides for probes too (API.md): nothing while open; once
+    // cooled down the probe may be the one half-open request.
+    if (e.stats.breaker == Breaker::kOpen && now - e.opened_at_ms < config_.breaker_cooldown_ms) continue;
+    if (e.stats.breaker == Breaker::kHalfOpen && e.half_open_probe) continue;
     e.probe_inflight = true;
     if (!pool_->start_probe(this, static_cast<int32_t>(i), config_)) e.probe_inflight = false;
   }

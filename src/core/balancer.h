@@ -15,7 +15,9 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/errors.h"
@@ -31,6 +33,10 @@ enum class Health : uint8_t { kHealthy, kDegraded, kUnhealthy, kDead };
 enum class Breaker : uint8_t { kClosed, kOpen, kHalfOpen };
 
 const char* health_name(Health h);
+// A Retry-After value (RFC 9110 10.2.3) as a delay in ms: delay-seconds, or
+// an IMF-fixdate relative to now_unix_ms (a past date is 0). 0 when absent
+// or malformed. The caller caps it (maxDelayMs).
+uint64_t parse_retry_after_ms(std::string_view value, int64_t now_unix_ms);
 const char* breaker_name(Breaker b);
 
 struct BalancerConfig {
@@ -120,6 +126,15 @@ class Balancer {
   void on_timer_closed();
   bool timer_open() const { return timer_open_; }
 
+  // --- for tests (test/cpp/balancer_test.cc) --------------------------------
+  // A clock (ms) in place of the loop's, for breaker cooldowns, the retry
+  // budget window and request deadlines; and a fixed seed for the jitter.
+  void set_clock_for_test(std::function<uint64_t()> now_ms) {
+    clock_ = std::move(now_ms);
+    window_start_ms_ = clock_();
+  }
+  void seed_for_test(uint64_t seed) { rng_ = seed | 1; }
+
  private:
   struct Endpoint {
     EndpointSpec spec;
@@ -131,10 +146,13 @@ class Balancer {
     bool removed = false;
   };
 
+  friend class BalancerTestPeer;  // test/cpp/balancer_test.cc: the decisions one by one
+
+  uint64_t now_ms() const;  // clock_, else uv_now of the pool's loop
   static void on_probe_timer(uv_timer_t* t);
   static void on_timer_closed_cb(uv_handle_t* h);
   int pick(const Request* req);
-  bool eligible(Endpoint& e, uint64_t now_ms);
+  bool eligible(const Endpoint& e, uint64_t now_ms) const;
   void record(Endpoint& e, const Request* req, bool failed, const Error& err, double ms);
   void set_health(Endpoint& e, Health to, const char* reason);
   void set_breaker(Endpoint& e, Breaker to);
@@ -152,6 +170,7 @@ class Balancer {
   size_t rr_next_ = 0;
   uint64_t picks_ = 0;
   uint64_t rng_;
+  std::function<uint64_t()> clock_;  // empty: uv_now of the pool's loop
   // Retry budget: counts over the current and the previous 10 s window.
   uint64_t window_start_ms_ = 0;
   double requests_now_ = 0, requests_prev_ = 0;

@@ -518,9 +518,15 @@ void OriginPool::note_refused(const sockaddr* addr) {
   refused_.note(addr, uv_now(pool_->loop()));
 }
 
-void OriginPool::set_draining(bool draining) {
-  draining_ = draining;
-  if (!draining) return;
+void OriginPool::add_balancer_ref() {
+  balancer_refs_++;
+  draining_ = false;
+}
+
+void OriginPool::drop_balancer_ref() {
+  if (balancer_refs_ > 0) balancer_refs_--;
+  if (balancer_refs_ > 0 || direct_use_) return;
+  draining_ = true;
   while (Connection* c = idle_.front()) close_connection(c, CloseReason::kPoolClosed);
 }
 

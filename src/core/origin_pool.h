@@ -78,9 +78,21 @@ class OriginPool {
   // Closes every socket now (destroy) or only the idle/unused ones (graceful close).
   void close_all(CloseReason reason);
   void close_unused();
-  // An endpoint removed from a BalancedPool: idle sockets close now, busy
-  // ones when their request ends. Adding the endpoint again undoes it.
-  void set_draining(bool draining);
+  // Membership in BalancedPools (a count: several balancers of one Pool may
+  // share an origin). When the last balancer removes an origin that nothing
+  // else used, it drains: idle sockets close now, busy ones when their
+  // request ends. Direct use (execute, warmup) makes it an ordinary origin
+  // whose sockets a balancer's removal leaves alone; adding it again to a
+  // balancer undoes a drain.
+  void add_balancer_ref();
+  void drop_balancer_ref();
+  void note_direct_use() {
+    if (!direct_use_) {
+      direct_use_ = true;
+      draining_ = false;
+    }
+  }
+  bool draining() const { return draining_; }
   // Fails every queued or waiting request (destroy).
   void fail_all(const Error& err);
 
@@ -139,6 +151,8 @@ class OriginPool {
   ConnList closing_{4};
   RequestList queue_{5};
   bool draining_ = false;
+  uint32_t balancer_refs_ = 0;  // balancers that have this origin as a member
+  bool direct_use_ = false;     // used by execute()/warmup() too
   uint64_t address_turn_ = 0;
   RefusedAddresses refused_;
   size_t waiting_fresh_ = 0;         // requests in Phase::kWaitingFresh

@@ -138,6 +138,7 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   // look younger than it is when submit() picks one, nor a timeout fire
   // before its time.
   uv_update_time(loop_);
+  origin->note_direct_use();
   err = origin->submit(req);
   if (!err.ok()) {
     req->origin = origin;
@@ -175,6 +176,7 @@ void Pool::warmup(std::string_view key, std::string_view host, uint16_t port, bo
     return;
   }
   OriginPool* origin = origin_for(key, host, port, https);
+  origin->note_direct_use();
   auto* op = new WarmupOp{user, origin, 1};  // +1 held until every socket is opened
   op->remaining += origin->warmup(count, op);
   if (--op->remaining == 0) notify(Notice{Notice::Kind::kWarmupDone, op, 0});
