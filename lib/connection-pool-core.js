@@ -275,14 +275,39 @@ class ConnectionPoolCore extends EventEmitter {
     const [meta, bytes] = this[kNative].arena();
     this[kSettle].meta = new Float64Array(meta);
     this[kSettle].bytes = Buffer.from(bytes);
-    this.on('newListener', (name) => {
-      if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
-    });
-    this.on('removeListener', (name) => {
-      if (!POOL_EVENTS.includes(name)) return;
-      const listening = POOL_EVENTS.some((e) => this.listenerCount(e) > 0);
-      this[kNative].setEventsEnabled(listening);
-    });
+    this.#watchListeners();
+  }
+
+  // The core queues events only while one has a listener: these two hooks
+  // keep it told. They are ordinary listeners, so removeAllListeners() (no
+  // name, or 'newListener'/'removeListener') takes them away too; it is
+  // overridden below to put them back.
+  #onNewListener = (name) => {
+    if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
+  };
+
+  #onRemoveListener = (name) => {
+    if (POOL_EVENTS.includes(name)) this.#syncEvents();
+  };
+
+  #syncEvents() {
+    this[kNative].setEventsEnabled(POOL_EVENTS.some((e) => this.listenerCount(e) > 0));
+  }
+
+  #watchListeners() {
+    if (!this.rawListeners('newListener').includes(this.#onNewListener)) {
+      this.on('newListener', this.#onNewListener);
+    }
+    if (!this.rawListeners('removeListener').includes(this.#onRemoveListener)) {
+      this.on('removeListener', this.#onRemoveListener);
+    }
+  }
+
+  removeAllListeners(...args) {
+    super.removeAllListeners(...args);
+    this.#watchListeners();
+    this.#syncEvents();
+    return this;
   }
 
   // Parsed and registered with the core once per URL string: execute()
