@@ -10,6 +10,7 @@ const undici = require('undici');
 const { createResources } = require('./helpers/resources');
 const { startHttpServer } = require('./helpers/http-server');
 const { PoolError } = require('..');
+const { waitFor, withDeadline } = require('./helpers/wait');
 
 const res = createResources();
 afterEach(async () => {
@@ -418,6 +419,59 @@ describe('errors', () => {
     expect(() => dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, null)).toThrow(PoolError);
     expect(() => dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, { onConnect() {} }))
       .toThrow('invalid onError method');
+  });
+});
+
+describe('an undici 7 handler without onResponseError', () => {
+  // undici accepts such a handler, then emits an InvalidArgumentError as the
+  // client's 'error' when a request of it fails; it never just hangs.
+  const bareHandler = (calls) => ({
+    onRequestStart() { calls.push('onRequestStart'); },
+    onResponseStart() { calls.push('onResponseStart'); },
+    onResponseData() { calls.push('onResponseData'); },
+    onResponseEnd() { calls.push('onResponseEnd'); },
+  });
+
+  test('gets a failure reported as \'error\' on the dispatcher, with the cause', async () => {
+    const srv = res.server(await startHttpServer());
+    const { origin } = srv;
+    await srv.close();
+    const pool = res.pool();
+    const calls = [];
+    const errored = waitFor(pool.dispatcher, 'error', { label: 'the dispatcher\'s error event' });
+    expect(pool.dispatcher.dispatch({ origin, path: '/', method: 'GET' }, bareHandler(calls))).toBe(true);
+    const err = await errored;
+    expect(err).toBeInstanceOf(PoolError);
+    expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(err.message).toMatch(/onResponseError/);
+    expect(err.cause.code).toBe('ECONNREFUSED');
+    expect(calls).toEqual(['onRequestStart']);
+  });
+
+  test('gets a refusal at dispatch thrown to the caller', async () => {
+    const { srv, dispatcher } = await setup();
+    await dispatcher.destroy();
+    let thrown;
+    try {
+      dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, bareHandler([]));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(PoolError);
+    expect(thrown.code).toBe('ERR_POOL_CLOSED');
+  });
+
+  test('is served normally when nothing fails', async () => {
+    const { srv, dispatcher } = await setup();
+    const calls = [];
+    const handler = bareHandler(calls);
+    const ended = new Promise((resolve) => {
+      handler.onResponseEnd = () => resolve(calls.push('onResponseEnd'));
+    });
+    dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, handler);
+    await withDeadline(ended, 5000, 'onResponseEnd');
+    expect(calls).toEqual(['onRequestStart', 'onResponseStart', 'onResponseData', 'onResponseEnd']);
+    expect(srv.requests).toHaveLength(1);
   });
 });
 
