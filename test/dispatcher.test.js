@@ -292,9 +292,13 @@ describe('abort', () => {
     const out = await done;
     expect(out.calls).toEqual(['onConnect', 'onError']);
     expect(out.error).toBe(reason);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(srv.requests).toHaveLength(0);
     expect(pool.getMetrics().totalRequests).toBe(0);
+    // A request after it, on the same pool: the only one the server sees.
+    const after = legacyHandler();
+    dispatcher.dispatch({ origin: srv.origin, path: '/after', method: 'GET' }, after.handler);
+    expect((await after.done).calls).toEqual(['onConnect', 'onHeaders', 'onData', 'onComplete']);
+    expect(srv.requests.map((r) => r.url)).toEqual(['/after']);
+    expect(pool.getMetrics().totalRequests).toBe(1);
   });
 
   test('aborts a request in flight through the abort callback', async () => {
@@ -328,12 +332,18 @@ describe('abort', () => {
 
   test('stops reading a request body that never ends', async () => {
     const { srv, dispatcher } = await setup();
-    const body = new Readable({ read() {} });
     const controller = new AbortController();
+    let reads = 0;
+    // Aborts when the dispatcher first asks for body bytes: it is reading.
+    const body = new Readable({
+      read() {
+        if (reads++ === 0) controller.abort();
+      },
+    });
     const pending = undici.request(srv.url('/'), { dispatcher, method: 'POST', body, signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
     const err = await pending.catch((e) => e);
     expect(err.name).toBe('AbortError');
+    expect(reads).toBe(1);
     expect(body.destroyed).toBe(true);
     expect(srv.requests).toHaveLength(0);
   });
@@ -524,12 +534,15 @@ describe('as the global dispatcher', () => {
           r.writeHead(200, { 'content-encoding': 'gzip' });
           r.end(zlib.gzipSync('squeezed'));
         },
-        '/held': () => {},  // never answered: the client aborts
+        // Never answered: the child aborts once told the request is here.
+        '/held': () => child.stdin.write('held\n'),
       },
     }));
+    let child;
     const stdout = await new Promise((resolve, reject) => {
-      execFile(process.execPath, [path.join(__dirname, 'fixtures', 'global-dispatcher.js'), srv.origin],
+      child = execFile(process.execPath, [path.join(__dirname, 'fixtures', 'global-dispatcher.js'), srv.origin],
         { timeout: 20000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+      child.stdin.on('error', () => {});  // the child lets stdin go once told
     });
     const out = JSON.parse(stdout);
     expect(out.globalFetch.status).toBe(200);
