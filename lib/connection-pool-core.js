@@ -4,7 +4,7 @@
 // pooling in the native core (src/core), glue in src/addon.
 const { EventEmitter } = require('node:events');
 const binding = require('./binding');
-const { createPoolError } = require('./errors');
+const { createPoolError, PoolError } = require('./errors');
 const { resolveOptions } = require('./config');
 
 const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
@@ -137,8 +137,16 @@ function rejectLater(err) {
   return new Promise((resolve, reject) => setImmediate(reject, err));
 }
 
-function abortError(signal) {
-  return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
+function abortError(signal, url) {
+  return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason, url });
+}
+
+// A request's failure names the URL it was for (API.md: `url` where known).
+// Only the pool's own errors: an error given to destroy(err) is the caller's
+// object, shared by every request it failed, and is left as it is.
+function withUrl(err, url) {
+  if (url !== undefined && err instanceof PoolError && err.url === undefined) err.url = url;
+  return err;
 }
 
 // Made outside the constructor on purpose: a closure created there would
@@ -161,7 +169,7 @@ function makeBatchReader(settle) {
       if (resolve === undefined) continue;
       const status = meta[m + 1];
       if (status < 0) {
-        reject(extras[meta[m + 11]]);
+        reject(withUrl(extras[meta[m + 11]], settle.url[slot]));
         continue;
       }
       const offset = meta[m + 7];
@@ -240,7 +248,7 @@ function parseInit(init) {
     if (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
       throw createPoolError('ERR_INVALID_ARG_VALUE', 'init.signal must be an AbortSignal');
     }
-    if (signal.aborted) throw abortError(signal);
+    if (signal.aborted) throw abortError(signal);  // execute() adds the url
     a.signal = signal;
   }
   a.idempotent = init.idempotent === true;
@@ -255,7 +263,8 @@ class ConnectionPoolCore extends EventEmitter {
     this[kMaxResponseSize] = resolved.maxResponseSize;  // undefined: the core's default
     // Promise settlers by request slot; a slot is reused only after its
     // result was delivered, so an index is never shared by two live requests.
-    this[kSettle] = { resolve: [], reject: [] };
+    // url: the href of each slot's request, read only when it fails.
+    this[kSettle] = { resolve: [], reject: [], url: [] };
     // The core calls emit only for events someone listens to, and onBatch
     // once per batch of finished requests.
     // The native side holds its callbacks in persistent references: through
@@ -266,14 +275,39 @@ class ConnectionPoolCore extends EventEmitter {
     const [meta, bytes] = this[kNative].arena();
     this[kSettle].meta = new Float64Array(meta);
     this[kSettle].bytes = Buffer.from(bytes);
-    this.on('newListener', (name) => {
-      if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
-    });
-    this.on('removeListener', (name) => {
-      if (!POOL_EVENTS.includes(name)) return;
-      const listening = POOL_EVENTS.some((e) => this.listenerCount(e) > 0);
-      this[kNative].setEventsEnabled(listening);
-    });
+    this.#watchListeners();
+  }
+
+  // The core queues events only while one has a listener: these two hooks
+  // keep it told. They are ordinary listeners, so removeAllListeners() (no
+  // name, or 'newListener'/'removeListener') takes them away too; it is
+  // overridden below to put them back.
+  #onNewListener = (name) => {
+    if (POOL_EVENTS.includes(name)) this[kNative].setEventsEnabled(true);
+  };
+
+  #onRemoveListener = (name) => {
+    if (POOL_EVENTS.includes(name)) this.#syncEvents();
+  };
+
+  #syncEvents() {
+    this[kNative].setEventsEnabled(POOL_EVENTS.some((e) => this.listenerCount(e) > 0));
+  }
+
+  #watchListeners() {
+    if (!this.rawListeners('newListener').includes(this.#onNewListener)) {
+      this.on('newListener', this.#onNewListener);
+    }
+    if (!this.rawListeners('removeListener').includes(this.#onRemoveListener)) {
+      this.on('removeListener', this.#onRemoveListener);
+    }
+  }
+
+  removeAllListeners(...args) {
+    super.removeAllListeners(...args);
+    this.#watchListeners();
+    this.#syncEvents();
+    return this;
   }
 
   // Parsed and registered with the core once per URL string: execute()
@@ -304,19 +338,21 @@ class ConnectionPoolCore extends EventEmitter {
       t = this.#target(url);
       a = parseInit(init);
     } catch (err) {
-      return rejectLater(err);
+      return rejectLater(t === undefined ? err : withUrl(err, t.href));
     }
     const handle = this[kNative].execute(t.id, a.method === 'GET' ? undefined : a.method, a.headers,
       a.body, a.timeout);
-    return this[kTrack](handle, a.signal);
+    return this[kTrack](handle, a.signal, t.href);
   }
 
   // The promise of a native request handle (execute() and BalancedPool).
-  [kTrack](handle, signal) {
-    if (handle < 0) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The pool is closed'));
+  // `url`, the request's href where known, goes on its errors.
+  [kTrack](handle, signal, url) {
+    if (handle < 0) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The pool is closed', { url }));
     const native = this[kNative];
     const settle = this[kSettle];
     const slot = handle % 4294967296;
+    settle.url[slot] = url;
     const promise = new Promise((resolve, reject) => {
       settle.resolve[slot] = resolve;
       settle.reject[slot] = reject;
@@ -333,7 +369,7 @@ class ConnectionPoolCore extends EventEmitter {
       (err) => {
         cleanup();
         if (err && err.code === 'ABORT_ERR' && err.cause === undefined) {
-          throw abortError(signal);
+          throw abortError(signal, url);
         }
         throw err;
       },

@@ -73,8 +73,10 @@ function resumeNothing() {}
 // and the body reader listen to (aborted, reason, one 'abort' listener), and
 // the controller of an undici 7 handler (abort, pause, resume).
 class DispatchRequest {
-  constructor(handler) {
+  // `unreported(err)`: called with an error the handler has no callback for.
+  constructor(handler, unreported) {
     this.handler = handler;
+    this.unreported = unreported;
     this.modern = typeof handler.onRequestStart === 'function';
     this.done = false;       // the handler has had its last callback
     this.aborted = false;
@@ -153,8 +155,9 @@ class DispatchRequest {
       } else {
         // onComplete threw: undici hands that to the handler's onError too.
         try {
-          if (this.modern) h.onResponseError?.(this, err);
-          else h.onError(err);
+          if (!this.modern) h.onError(err);
+          else if (typeof h.onResponseError === 'function') h.onResponseError(this, err);
+          else this.unreported(err);
         } catch (again) {
           process.nextTick(() => { throw again; });  // a bug in the handler: uncaught, as from an event
         }
@@ -165,13 +168,26 @@ class DispatchRequest {
   error(err) {
     if (this.done) return;
     this.done = true;
-    if (this.modern) {
-      if (typeof this.handler.onResponseError === 'function') this.handler.onResponseError(this, err);
-    } else {
+    if (!this.modern) {
       this.handler.onError(err);
+    } else if (typeof this.handler.onResponseError === 'function') {
+      this.handler.onResponseError(this, err);
+    } else {
+      this.unreported(err);
     }
   }
 }
+
+// A handler with no callback for errors (an undici 7 handler without
+// onResponseError): undici accepts it and, when a request of it fails, emits
+// an InvalidArgumentError as 'error' on the client. So do we, on the
+// dispatcher, from a tick of its own: uncaught (loud) unless the application
+// listens, never a request that just hangs.
+function unreportedError(err) {
+  return createPoolError('ERR_INVALID_ARG_VALUE',
+    'invalid onResponseError method: the dispatch handler has no callback for this error', { cause: err });
+}
+
 
 class PoolDispatcher extends Base {
   #execute;
@@ -182,6 +198,11 @@ class PoolDispatcher extends Base {
   #closing = null;
   #reading = 0;          // dispatches still reading their request body
   #onRead = null;        // resolves close()'s wait for them
+
+  #unreported = (err) => {
+    const error = unreportedError(err);
+    process.nextTick(() => this.emit('error', error));
+  };
 
   // `execute`, `closePool`, `destroyPool`: the pool's methods.
   constructor({ execute, close, destroy }) {
@@ -201,7 +222,7 @@ class PoolDispatcher extends Base {
 
   dispatch(opts, handler) {
     if (handler == null || typeof handler !== 'object') throw invalidArg('handler must be an object');
-    const request = new DispatchRequest(handler);
+    const request = new DispatchRequest(handler, this.#unreported);
     let call;
     try {
       if (opts == null || typeof opts !== 'object') throw invalidArg('opts must be an object.');
@@ -211,7 +232,8 @@ class PoolDispatcher extends Base {
       call = toExecuteCall(opts, request);
     } catch (err) {
       if (opts != null) destroyBody(opts.body, err);
-      if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') throw err;
+      // Nothing to report it to: the caller gets it here (as from undici).
+      if (typeof (request.modern ? handler.onResponseError : handler.onError) !== 'function') throw err;
       request.error(err);
       return false;
     }

@@ -7,7 +7,14 @@
 
 const { spawnSync } = require('node:child_process');
 const { ConnectionPoolCore, configFromEnv, PoolError } = require('..');
-const { ROOT } = require('./helpers/resources');
+const { ROOT, createResources } = require('./helpers/resources');
+const { startHttpServer } = require('./helpers/http-server');
+const { waitFor } = require('./helpers/wait');
+
+const res = createResources();
+afterEach(async () => {
+  expect(await res.cleanup()).toEqual([]);
+});
 
 const ENV_VARS = [
   'KEEP_ALIVE_ENABLED',
@@ -243,15 +250,31 @@ describe('options', () => {
     expect(thrown.message).toContain(String(value));
   });
 
-  test('accepts Infinity where API.md allows it', async () => {
-    const pool = new ConnectionPoolCore({
+  test('accepts Infinity where API.md allows it, as no limit', async () => {
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1, 'x');  // one byte over the default maxResponseSize
+    const srv = res.server(await startHttpServer({ routes: { '/big': { body: big } } }));
+    const pool = res.pool({
+      maxSockets: 1,
       maxTotalSockets: Infinity,
       maxResponseSize: Infinity,
       maxRequestsPerSocket: Infinity,
       maxSocketLifetime: Infinity,
       maxQueue: Infinity,
     });
-    await pool.close();
+    // maxQueue: many requests wait behind one held on the only socket.
+    srv.hold();
+    const queued = Array.from({ length: 40 }, (_, i) => pool.execute(srv.url(`/q${i}`)));
+    await waitFor(() => srv.held.length === 1, { label: 'the first request held' });
+    expect(pool.getMetrics().pendingRequests).toBe(40);
+    srv.release();
+    const results = await Promise.all(queued);
+    expect(results.map((r) => r.statusCode)).toEqual(Array(40).fill(200));
+    // maxResponseSize: a body over the default limit arrives whole.
+    const r = await pool.execute(srv.url('/big'));
+    expect(r.body.length).toBe(big.length);
+    // maxRequestsPerSocket, maxSocketLifetime, maxTotalSockets: one socket served everything.
+    expect(srv.connectionCount).toBe(1);
+    expect(results.slice(1).every((x) => x.reused)).toBe(true);
   });
 
   test('accepts every documented option with a valid value', async () => {

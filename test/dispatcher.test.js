@@ -10,6 +10,7 @@ const undici = require('undici');
 const { createResources } = require('./helpers/resources');
 const { startHttpServer } = require('./helpers/http-server');
 const { PoolError } = require('..');
+const { waitFor, withDeadline } = require('./helpers/wait');
 
 const res = createResources();
 afterEach(async () => {
@@ -291,9 +292,13 @@ describe('abort', () => {
     const out = await done;
     expect(out.calls).toEqual(['onConnect', 'onError']);
     expect(out.error).toBe(reason);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(srv.requests).toHaveLength(0);
     expect(pool.getMetrics().totalRequests).toBe(0);
+    // A request after it, on the same pool: the only one the server sees.
+    const after = legacyHandler();
+    dispatcher.dispatch({ origin: srv.origin, path: '/after', method: 'GET' }, after.handler);
+    expect((await after.done).calls).toEqual(['onConnect', 'onHeaders', 'onData', 'onComplete']);
+    expect(srv.requests.map((r) => r.url)).toEqual(['/after']);
+    expect(pool.getMetrics().totalRequests).toBe(1);
   });
 
   test('aborts a request in flight through the abort callback', async () => {
@@ -327,12 +332,18 @@ describe('abort', () => {
 
   test('stops reading a request body that never ends', async () => {
     const { srv, dispatcher } = await setup();
-    const body = new Readable({ read() {} });
     const controller = new AbortController();
+    let reads = 0;
+    // Aborts when the dispatcher first asks for body bytes: it is reading.
+    const body = new Readable({
+      read() {
+        if (reads++ === 0) controller.abort();
+      },
+    });
     const pending = undici.request(srv.url('/'), { dispatcher, method: 'POST', body, signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
     const err = await pending.catch((e) => e);
     expect(err.name).toBe('AbortError');
+    expect(reads).toBe(1);
     expect(body.destroyed).toBe(true);
     expect(srv.requests).toHaveLength(0);
   });
@@ -421,6 +432,59 @@ describe('errors', () => {
   });
 });
 
+describe('an undici 7 handler without onResponseError', () => {
+  // undici accepts such a handler, then emits an InvalidArgumentError as the
+  // client's 'error' when a request of it fails; it never just hangs.
+  const bareHandler = (calls) => ({
+    onRequestStart() { calls.push('onRequestStart'); },
+    onResponseStart() { calls.push('onResponseStart'); },
+    onResponseData() { calls.push('onResponseData'); },
+    onResponseEnd() { calls.push('onResponseEnd'); },
+  });
+
+  test('gets a failure reported as \'error\' on the dispatcher, with the cause', async () => {
+    const srv = res.server(await startHttpServer());
+    const { origin } = srv;
+    await srv.close();
+    const pool = res.pool();
+    const calls = [];
+    const errored = waitFor(pool.dispatcher, 'error', { label: 'the dispatcher\'s error event' });
+    expect(pool.dispatcher.dispatch({ origin, path: '/', method: 'GET' }, bareHandler(calls))).toBe(true);
+    const err = await errored;
+    expect(err).toBeInstanceOf(PoolError);
+    expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(err.message).toMatch(/onResponseError/);
+    expect(err.cause.code).toBe('ECONNREFUSED');
+    expect(calls).toEqual(['onRequestStart']);
+  });
+
+  test('gets a refusal at dispatch thrown to the caller', async () => {
+    const { srv, dispatcher } = await setup();
+    await dispatcher.destroy();
+    let thrown;
+    try {
+      dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, bareHandler([]));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(PoolError);
+    expect(thrown.code).toBe('ERR_POOL_CLOSED');
+  });
+
+  test('is served normally when nothing fails', async () => {
+    const { srv, dispatcher } = await setup();
+    const calls = [];
+    const handler = bareHandler(calls);
+    const ended = new Promise((resolve) => {
+      handler.onResponseEnd = () => resolve(calls.push('onResponseEnd'));
+    });
+    dispatcher.dispatch({ origin: srv.origin, path: '/', method: 'GET' }, handler);
+    await withDeadline(ended, 5000, 'onResponseEnd');
+    expect(calls).toEqual(['onRequestStart', 'onResponseStart', 'onResponseData', 'onResponseEnd']);
+    expect(srv.requests).toHaveLength(1);
+  });
+});
+
 describe('close and destroy', () => {
   test('close() lets in-flight requests finish, then refuses new ones', async () => {
     const { srv, dispatcher, pool } = await setup();
@@ -470,12 +534,15 @@ describe('as the global dispatcher', () => {
           r.writeHead(200, { 'content-encoding': 'gzip' });
           r.end(zlib.gzipSync('squeezed'));
         },
-        '/held': () => {},  // never answered: the client aborts
+        // Never answered: the child aborts once told the request is here.
+        '/held': () => child.stdin.write('held\n'),
       },
     }));
+    let child;
     const stdout = await new Promise((resolve, reject) => {
-      execFile(process.execPath, [path.join(__dirname, 'fixtures', 'global-dispatcher.js'), srv.origin],
+      child = execFile(process.execPath, [path.join(__dirname, 'fixtures', 'global-dispatcher.js'), srv.origin],
         { timeout: 20000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+      child.stdin.on('error', () => {});  // the child lets stdin go once told
     });
     const out = JSON.parse(stdout);
     expect(out.globalFetch.status).toBe(200);

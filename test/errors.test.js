@@ -78,37 +78,40 @@ async function echoServer() {
 const rows = [
   ['ERR_INVALID_URL', 'a url that does not parse', async () => ({
     fn: () => res.pool().execute('not a url'),
+    url: 'not a url',
   })],
   ['ERR_INVALID_URL', 'a url with the ftp: scheme', async () => ({
     fn: () => res.pool().execute('ftp://127.0.0.1/file'),
+    url: 'ftp://127.0.0.1/file',
   })],
   ['ERR_INVALID_ARG_VALUE', 'a method that is not a token', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { method: 'GE T' }) };
+    return { fn: () => res.pool().execute(srv.url(), { method: 'GE T' }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a header name with CR', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { headers: { 'x-a\r': 'v' } }) };
+    return { fn: () => res.pool().execute(srv.url(), { headers: { 'x-a\r': 'v' } }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a header value with LF', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { headers: { 'x-a': 'a\nInjected: yes' } }) };
+    return { fn: () => res.pool().execute(srv.url(), { headers: { 'x-a': 'a\nInjected: yes' } }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a header value with NUL', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { headers: [['x-a', 'a\0b']] }) };
+    return { fn: () => res.pool().execute(srv.url(), { headers: [['x-a', 'a\0b']] }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a body that is a number', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: 42 }) };
+    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: 42 }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a body that is a plain object', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: { a: 1 } }) };
+    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: { a: 1 } }), url: srv.url() };
   }],
   ['ERR_INVALID_ARG_VALUE', 'a user transfer-encoding header', async () => {
     const srv = await echoServer();
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url(), {
         method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: 'hello',
       }),
@@ -117,37 +120,40 @@ const rows = [
   ['ERR_INVALID_ARG_VALUE', 'a content-length that does not match the body', async () => {
     const srv = await echoServer();
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url(), { method: 'POST', headers: { 'content-length': '3' }, body: 'hello' }),
     };
   }],
   ['ECONNREFUSED', 'a port nothing listens on', async () => {
     const port = await closedPort();
     const origin = `http://127.0.0.1:${port}`;
-    return { fn: () => res.pool().execute(`${origin}/`), origin };
+    return { fn: () => res.pool().execute(`${origin}/`), origin, url: `${origin}/` };
   }],
   ['ECONNRESET', 'a server that resets the connection before responding', async () => {
     const srv = res.server(await startRequestServer(resetOnRequest()));
-    return { fn: () => res.pool().execute(srv.url()), origin: srv.origin };
+    return { fn: () => res.pool().execute(srv.url()), origin: srv.origin, url: srv.url() };
   }],
   ['ERR_POOL_CONNECT_TIMEOUT', 'a listener whose accept queue is full', async () => {
     const srv = await startNonAcceptingServer();
     res.defer(() => srv.close());
     return {
+      url: srv.url(),
       fn: () => res.pool({ connectTimeout: 300, timeout: 10000 }).execute(srv.url()),
       origin: srv.origin,
     };
   }],
   ['ERR_POOL_REQUEST_TIMEOUT', 'a server that never answers', async () => {
     const srv = res.server(await startRequestServer(neverAnswer()));
-    return { fn: () => res.pool({ timeout: 200 }).execute(srv.url()), origin: srv.origin };
+    return { fn: () => res.pool({ timeout: 200 }).execute(srv.url()), origin: srv.origin, url: srv.url() };
   }],
   ['ERR_POOL_RESPONSE_TOO_LARGE', 'a body over maxResponseSize', async () => {
     const srv = res.server(await startRequestServer(answer(response({ body: 'x'.repeat(100) }))));
-    return { fn: () => res.pool({ maxResponseSize: 10 }).execute(srv.url()), origin: srv.origin };
+    return { fn: () => res.pool({ maxResponseSize: 10 }).execute(srv.url()), origin: srv.origin, url: srv.url() };
   }],
   ['ERR_POOL_PARSE', 'a chunk size that is not hex', async () => {
     const srv = res.server(await startRequestServer(badChunking()));
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url()),
       origin: srv.origin,
       check: (err) => expect(err.reason).toMatch(/^HPE_/),
@@ -156,6 +162,7 @@ const rows = [
   ['ERR_POOL_PARSE', 'both Content-Length and Transfer-Encoding', async () => {
     const srv = res.server(await startRequestServer(contentLengthAndChunked()));
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url()),
       origin: srv.origin,
       check: (err) => expect(err.reason).toMatch(/^HPE_/),
@@ -164,6 +171,7 @@ const rows = [
   ['ERR_POOL_PARSE', 'a header section over 16 KiB', async () => {
     const srv = res.server(await startRequestServer(hugeHeaders()));
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url()),
       origin: srv.origin,
       check: (err) => expect(err.reason).toBe('HPE_HEADER_OVERFLOW'),
@@ -172,6 +180,7 @@ const rows = [
   ['ERR_POOL_PARSE', 'a status line that is not HTTP', async () => {
     const srv = res.server(await startRequestServer(answer('HELLO THERE\r\n\r\n')));
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url()),
       origin: srv.origin,
       check: (err) => expect(err.reason).toMatch(/^HPE_/),
@@ -179,11 +188,11 @@ const rows = [
   }],
   ['ERR_POOL_SOCKET_CLOSED', 'a body cut short by FIN', async () => {
     const srv = res.server(await startRequestServer(truncatedBody()));
-    return { fn: () => res.pool().execute(srv.url()), origin: srv.origin };
+    return { fn: () => res.pool().execute(srv.url()), origin: srv.origin, url: srv.url() };
   }],
   ['ERR_POOL_SOCKET_CLOSED', 'a FIN before any response byte on a fresh socket', async () => {
     const srv = res.server(await startRequestServer((req, socket) => socket.end()));
-    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: 'x' }), origin: srv.origin };
+    return { fn: () => res.pool().execute(srv.url(), { method: 'POST', body: 'x' }), origin: srv.origin, url: srv.url() };
   }],
   ['ERR_POOL_QUEUE_FULL', 'a request beyond maxQueue', async () => {
     const srv = res.server(await startRequestServer(neverAnswer()));
@@ -192,35 +201,37 @@ const rows = [
     await waitFor(() => srv.requests.length === 1, { label: 'the first request to reach the server' });
     const queued = pool.execute(srv.url('/2')).catch(() => {});
     res.defer(() => Promise.all([first, queued]));
-    return { fn: () => pool.execute(srv.url('/3')), origin: srv.origin };
+    return { fn: () => pool.execute(srv.url('/3')), origin: srv.origin, url: srv.url('/3') };
   }],
   ['ERR_POOL_TLS', 'an https: url whose server does not speak TLS', async () => {
     const srv = res.server(await startRawServer((socket) => {
       socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
     }));
     const origin = `https://127.0.0.1:${srv.port}`;
-    return { fn: () => res.pool({ connectTimeout: 3000 }).execute(`${origin}/`) };
+    return { fn: () => res.pool({ connectTimeout: 3000 }).execute(`${origin}/`), url: `${origin}/` };
   }],
   ['ERR_POOL_CLOSED', 'execute() after close()', async () => {
     const srv = await echoServer();
     const pool = res.pool();
     await pool.close();
-    return { fn: () => pool.execute(srv.url()) };
+    return { fn: () => pool.execute(srv.url()), url: srv.url() };
   }],
   ['ABORT_ERR', 'an already aborted signal', async () => {
     const srv = await echoServer();
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url(), { signal: AbortSignal.abort() }),
       check: (err) => expect(err.name).toBe('AbortError'),
     };
   }],
   ['ERR_POOL_UNSUPPORTED', 'the CONNECT method', async () => {
     const srv = await echoServer();
-    return { fn: () => res.pool().execute(srv.url(), { method: 'CONNECT' }) };
+    return { fn: () => res.pool().execute(srv.url(), { method: 'CONNECT' }), url: srv.url() };
   }],
   ['ERR_POOL_UNSUPPORTED', 'an upgrade header', async () => {
     const srv = await echoServer();
     return {
+      url: srv.url(),
       fn: () => res.pool().execute(srv.url(), { headers: { connection: 'upgrade', upgrade: 'websocket' } }),
     };
   }],
@@ -228,7 +239,7 @@ const rows = [
 
 describe('every API.md error row', () => {
   test.each(rows)('rejects %s for %s', async (code, what, setup) => {
-    const { fn, origin, check } = await setup();
+    const { fn, origin, url, check } = await setup();
     const { sync, err } = await rejectionOf(fn);
     expect(sync).toBe(false);
     expect(err).toBeInstanceOf(Error);
@@ -238,6 +249,8 @@ describe('every API.md error row', () => {
     expect(err.message.length).toBeGreaterThan(0);
     if (code !== 'ABORT_ERR') expect(err.name).toBe('PoolError');
     if (origin) expect(err.origin).toBe(origin);
+    expect(url).toEqual(expect.any(String));
+    expect(err.url).toBe(url);
     if (check) check(err);
   });
 
@@ -292,6 +305,54 @@ describe('every API.md error row', () => {
     // getStats(), covered by test/balanced-pool.test.js.
     covered.add('ERR_POOL_HTTP_STATUS');
     for (const code of API_CODES) expect([...covered]).toContain(code);
+  });
+});
+
+describe('err.url', () => {
+  test('is the href of the requested URL, for a string without a path and for a URL object', async () => {
+    const port = await closedPort();
+    const pool = res.pool();
+    const bare = await pool.execute(`http://127.0.0.1:${port}`).catch((e) => e);
+    expect(bare.code).toBe('ECONNREFUSED');
+    expect(bare.url).toBe(`http://127.0.0.1:${port}/`);
+    const url = new URL(`http://127.0.0.1:${port}/a/b?c=1`);
+    const obj = await pool.execute(url).catch((e) => e);
+    expect(obj.code).toBe('ECONNREFUSED');
+    expect(obj.url).toBe(url.href);
+  });
+
+  test('names each request of a batch that fails together', async () => {
+    const srv = res.server(await startRequestServer(neverAnswer()));
+    const pool = res.pool({ maxSockets: 1 });
+    const urls = [srv.url('/1'), srv.url('/2'), srv.url('/3')];
+    const failures = urls.map((u) => pool.execute(u).catch((e) => e));
+    await waitFor(() => srv.requests.length === 1, { label: 'the first request to reach the server' });
+    pool.destroy();
+    const errs = await Promise.all(failures);
+    expect(errs.map((e) => e.code)).toEqual(['ERR_POOL_CLOSED', 'ERR_POOL_CLOSED', 'ERR_POOL_CLOSED']);
+    expect(errs.map((e) => e.url)).toEqual(urls);
+  });
+
+  test('is set on an abort in flight', async () => {
+    const srv = res.server(await startRequestServer(neverAnswer()));
+    const ac = new AbortController();
+    const pending = res.pool().execute(srv.url('/held'), { signal: ac.signal }).catch((e) => e);
+    await waitFor(() => srv.requests.length === 1, { label: 'the request to reach the server' });
+    ac.abort();
+    const err = await pending;
+    expect(err.code).toBe('ABORT_ERR');
+    expect(err.url).toBe(srv.url('/held'));
+  });
+
+  test('is not added to the caller\'s own error given to destroy(err)', async () => {
+    const srv = res.server(await startRequestServer(neverAnswer()));
+    const pool = res.pool();
+    const pending = pool.execute(srv.url()).catch((e) => e);
+    await waitFor(() => srv.requests.length === 1, { label: 'the request to reach the server' });
+    const mine = new Error('shutting down');
+    pool.destroy(mine);
+    expect(await pending).toBe(mine);
+    expect('url' in mine).toBe(false);
   });
 });
 

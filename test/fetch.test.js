@@ -256,17 +256,24 @@ describe('abort', () => {
     const { srv, fetch } = await setup();
     const controller = new AbortController();
     let cancelled = false;
+    let pulls = 0;
     const pending = fetch(srv.url('/'), {
       method: 'POST',
       signal: controller.signal,
       body: new ReadableStream({
-        pull: () => new Promise(() => {}),
+        // The first pull: fetch is reading the body. Abort then, and never
+        // give it a byte.
+        pull: () => {
+          pulls++;
+          controller.abort();
+          return new Promise(() => {});
+        },
         cancel: () => { cancelled = true; },
-      }),
+      }, { highWaterMark: 0 }),  // pull only when read, not to fill a queue
     });
-    setTimeout(() => controller.abort(), 20);
     const err = await rejection(pending);
     expect(err.name).toBe('AbortError');
+    expect(pulls).toBe(1);
     expect(srv.requests).toHaveLength(0);
     expect(cancelled).toBe(true);
   });

@@ -7,17 +7,21 @@
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const { ROOT } = require('./helpers/resources');
+const { waitFor } = require('./helpers/wait');
 
 const { ConnectionPoolCore } = require(ROOT);
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
 
-async function collect(rounds = 6) {
-  for (let i = 0; i < rounds; i++) {
+// Collects until `done()` holds: FinalizationRegistry callbacks and the
+// native cores' shutdown run after a collection, in later turns of the
+// loop, so each poll collects again and then looks (bounded by waitFor).
+function collectUntil(done, label) {
+  return waitFor(() => {
     gc();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    return done();
+  }, { timeoutMs: 10000, intervalMs: 10, label });
 }
 
 // Regression: PoolBridge holds persistent references to the emit and onBatch
@@ -30,7 +34,8 @@ test('a pool that was closed, destroyed or never used is garbage-collected', asy
     collected++;
   });
   const external = () => process.memoryUsage().external;
-  await collect();
+  gc();
+  gc();
   const before = external();
   await (async () => {
     for (let i = 0; i < 30; i++) {
@@ -40,8 +45,9 @@ test('a pool that was closed, destroyed or never used is garbage-collected', asy
       registry.register(pool, i);
     }
   })();
-  await collect();
+  await collectUntil(() => collected === 30, 'all 30 pools finalized');
   expect(collected).toBe(30);
   // Without the leak, 30 pools leave nothing behind (with it: ~10 MiB).
+  await collectUntil(() => external() - before < 2 * 1024 * 1024, 'the pools\' external memory freed');
   expect(external() - before).toBeLessThan(2 * 1024 * 1024);
 });

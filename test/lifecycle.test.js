@@ -101,6 +101,27 @@ describe('destroy()', () => {
     expect(outcomes[1].reason).toBe(reason);
   });
 
+  test('keeps destroy(err)\'s error for the requests it failed; later ones get ERR_POOL_CLOSED', async () => {
+    const srv = res.server(await startRequestServer(neverAnswer()));
+    const pool = res.pool();
+    const live = settle(pool.execute(srv.url('/live')));
+    await waitFor(() => srv.requests.length === 1, { label: 'the request on the wire' });
+    const reason = new Error('shutting down');
+    pool.destroy(reason);
+    // Made before the live request's rejection is delivered, and after it.
+    const early = settle(pool.execute(srv.url('/early')));
+    expect((await live).reason).toBe(reason);
+    const late = settle(pool.execute(srv.url('/late')));
+    pool.destroy(new Error('a second destroy'));
+    const after = settle(pool.execute(srv.url('/after')));
+    for (const o of [await early, await late, await after]) {
+      expect(o.status).toBe('rejected');
+      expect(o.reason).not.toBe(reason);
+      expect(o.reason.code).toBe('ERR_POOL_CLOSED');
+    }
+    expect(srv.requests.map((r) => r.path)).toEqual(['/live']);
+  });
+
   test('rejects execute() after destroy() with ERR_POOL_CLOSED', async () => {
     const srv = res.server(await startHttpServer());
     const pool = res.pool();

@@ -19,6 +19,15 @@ bool read_utf8(napi_env env, napi_value v, std::string* out) {
   return true;
 }
 
+// The error destroy() fails the live requests with. Requests made after
+// destroy() fail with the core's "The pool is closed" instead, so only this
+// message marks the requests that destroy(err)'s error belongs to.
+constexpr const char kDestroyedMessage[] = "The pool was destroyed";
+
+bool failed_by_destroy(const cpc::Error& err) {
+  return err.code == cpc::ErrorCode::kClosed && err.message == kDestroyedMessage;
+}
+
 Napi::Value rejected(Napi::Env env, Napi::Value error) {
   Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
   d.Reject(error);
@@ -61,8 +70,13 @@ void PoolBridge::detach() {
   pool_->shutdown();
 }
 
-void PoolBridge::set_destroy_error(Napi::Value err) {
-  destroy_error_ = Napi::Persistent(err);
+void PoolBridge::destroy(Napi::Value err) {
+  // Only the first destroy() fails live requests; a later one finds none, and
+  // must not change the error those still waiting for delivery get.
+  if (destroyed_) return;
+  destroyed_ = true;
+  if (!err.IsEmpty()) destroy_error_ = Napi::Persistent(err);
+  pool_->destroy(cpc::make_error(cpc::ErrorCode::kClosed, kDestroyedMessage));
 }
 
 void PoolBridge::on_work_started() {
@@ -98,7 +112,7 @@ void PoolBridge::deliver(cpc::Request* const* done, size_t done_count, const cpc
       cpc::Request* req = done[i];
       Napi::Value error;
       if (!req->error.ok()) {
-        if (req->error.code == cpc::ErrorCode::kClosed && !destroy_error_.IsEmpty()) {
+        if (!destroy_error_.IsEmpty() && failed_by_destroy(req->error)) {
           error = destroy_error_.Value();
         } else {
           error = error_to_js(env, req->error, req->origin ? req->origin->key() : std::string());
@@ -471,10 +485,7 @@ Napi::Value PoolWrap::Close(const Napi::CallbackInfo& info) {
 
 // destroy(err?)
 Napi::Value PoolWrap::Destroy(const Napi::CallbackInfo& info) {
-  if (bridge_) {
-    if (info.Length() > 0 && info[0].IsObject()) bridge_->set_destroy_error(info[0]);
-    bridge_->pool().destroy(cpc::make_error(cpc::ErrorCode::kClosed, "The pool was destroyed"));
-  }
+  if (bridge_) bridge_->destroy(info.Length() > 0 && info[0].IsObject() ? info[0] : Napi::Value());
   return info.Env().Undefined();
 }
 

@@ -33,7 +33,9 @@ class PoolBridge : public cpc::PoolSink {
 
   // The wrap is gone (GC): stop talking to JS and shut the core down.
   void detach();
-  void set_destroy_error(Napi::Value err);
+  // destroy(err?): fails the live requests, with `err` when given (empty:
+  // the core's ERR_POOL_CLOSED).
+  void destroy(Napi::Value err);
   // Keep the JS wrapper alive while the core has work that will settle a
   // promise, so `new Pool().execute(url)` is never collected mid-request.
   void on_work_started();
@@ -59,6 +61,7 @@ class PoolBridge : public cpc::PoolSink {
   PoolWrap* wrap_ = nullptr;               // Borrowed; cleared when the wrap is collected.
   size_t outstanding_ = 0;                 // promises the core will settle
   bool detached_ = false;                  // no JS calls any more
+  bool destroyed_ = false;                 // destroy() was called
 };
 
 class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
