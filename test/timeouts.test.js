@@ -6,8 +6,8 @@
 // connectTimeout needs a connect that hangs on 127.0.0.1. A Node server
 // always accepts, so startNonAcceptingServer() listens from a child process
 // whose event loop is blocked and fills its accept queue (backlog 1): Linux
-// then drops further SYNs and connect() stays pending. The helper probes that
-// the queue is really full before the test uses it.
+// then drops further SYNs and connect() stays pending. The helper reads the
+// queue's length from /proc/net/tcp and returns only once it is full.
 
 const { createResources } = require('./helpers/resources');
 const { startHttpServer } = require('./helpers/http-server');
