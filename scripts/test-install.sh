@@ -9,9 +9,11 @@
 #  3. From that install: a request through execute(), pool.fetch and Node's global fetch over
 #     pool.dispatcher (no undici installed), and viem with fetchFn: pool.fetch (single and
 #     batch) against a ganache node from this repo's devDependencies.
-#  4. The fallback: the installed package builds from source with its own deps/llhttp/ when the
-#     system has no llhttp (hidden in a private mount namespace; skipped when unshare is not
-#     permitted) and node_modules/.bin has no node-gyp.
+#  4. The fallback: `npm rebuild connection-pool-core` (build from source) in that project builds
+#     with the package's own deps/llhttp/ when the system has no llhttp and node_modules/.bin
+#     has no node-gyp. The system llhttp is hidden in a private mount namespace, or, when
+#     unshare -m is not permitted, from node by a preload; never skipped: the script fails when
+#     the llhttp cannot be hidden or the build did not take the fallback.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -119,27 +121,108 @@ main().catch((err) => {
 EOF
 (cd "$TMP/project" && PATH="$TMP/bin" CPC_ROOT="$ROOT" node check.js)
 
-step "fallback build from the tarball's deps/llhttp, no system llhttp, no node-gyp in .bin"
+step "fallback: npm rebuild connection-pool-core from the tarball's deps/llhttp, no system llhttp, no node-gyp in .bin"
+# Never skipped: the system llhttp (the Debian layout scripts/build-addon.js looks in) is hidden
+# in a private mount namespace when unshare -m is permitted, else by a preload that makes it
+# invisible to every node process of the build; either way the script checks that it is hidden,
+# that build-addon.js took its fallback, and that deps/llhttp/ was used as shipped. Set
+# CPC_INSTALL_TEST_HIDE=preload to take the second way where unshare works.
 PKG="$TMP/project/node_modules/connection-pool-core"
-if unshare -m true 2>/dev/null && [[ -d /usr/share/llhttp ]]; then
-  mkdir -p "$TMP/empty"
-  unshare -m bash -c '
-    set -e
-    mount --bind "$1/empty" /usr/share/llhttp
-    test ! -e /usr/share/llhttp/llhttp.c
-    cd "$2"
-    npm_config_build_from_source=true JOBS=max node scripts/build-addon.js --if-needed 2>&1 | grep -E "connection-pool-core|gyp info ok|error" || true
-  ' _ "$TMP" "$PKG"
-  test -f "$PKG/build/Release/connection_pool_core.node" || { echo "the fallback build made nothing"; exit 1; }
-  (cd "$TMP/project" && node -e "
-    const p = require('node-gyp-build').path(require('path').dirname(require.resolve('connection-pool-core/package.json')));
-    if (!p.includes('build/Release')) throw new Error('loaded ' + p);
-    const { ConnectionPoolCore } = require('connection-pool-core');
-    const pool = new ConnectionPoolCore();
-    pool.execute('http://127.0.0.1:9/').catch((e) => { console.log('built from deps/llhttp: loads, execute() answers ' + e.code); return pool.close(); });
-  ")
+HIDE_DIRS=(/usr/share/llhttp /usr/share/include/llhttp)
+fail() { echo "FAILED: $*" >&2; exit 1; }
+[[ -f "$PKG/deps/llhttp/llhttp.c" ]] || fail "the installed package has no deps/llhttp/"
+[[ ! -e "$PKG/build" ]] || fail "$PKG/build exists before the fallback build"
+DEPS_SUM=$(cd "$PKG/deps/llhttp" && sha256sum -- * | sort)
+mkdir -p "$TMP/empty"
+cat > "$TMP/hide-llhttp.js" <<'EOF'
+'use strict';
+// Preloaded through NODE_OPTIONS: the directories in CPC_HIDE_DIRS (':'-separated) do not
+// exist for this node process and its node children (fs calls answer ENOENT).
+const fs = require('fs');
+const path = require('path');
+const dirs = (process.env.CPC_HIDE_DIRS || '').split(':').filter(Boolean);
+function hidden(p) {
+  if (typeof p !== 'string' && !(p instanceof URL) && !Buffer.isBuffer(p)) return false;
+  const r = path.resolve(p instanceof URL ? p.pathname : String(p));
+  return dirs.some((d) => r === d || r.startsWith(d + '/'));
+}
+function enoent(p, syscall) {
+  return Object.assign(new Error(`ENOENT: no such file or directory, ${syscall} '${p}'`), {
+    code: 'ENOENT', errno: -2, syscall, path: String(p),
+  });
+}
+const existsSync = fs.existsSync;
+fs.existsSync = (p) => !hidden(p) && existsSync(p);
+for (const name of ['stat', 'lstat', 'access', 'readFile', 'readdir', 'open', 'realpath', 'copyFile', 'opendir']) {
+  const sync = fs[`${name}Sync`];
+  if (sync) {
+    fs[`${name}Sync`] = function (p, ...rest) {
+      if (hidden(p)) throw enoent(p, name);
+      return sync.call(this, p, ...rest);
+    };
+  }
+  const cb = fs[name];
+  if (cb) {
+    fs[name] = function (p, ...rest) {
+      if (!hidden(p)) return cb.call(this, p, ...rest);
+      process.nextTick(rest[rest.length - 1], enoent(p, name));
+    };
+  }
+  const promised = fs.promises[name];
+  if (promised) {
+    fs.promises[name] = async function (p, ...rest) {
+      if (hidden(p)) throw enoent(p, name);
+      return promised.call(this, p, ...rest);
+    };
+  }
+}
+EOF
+if [[ "${CPC_INSTALL_TEST_HIDE:-}" != preload ]] && unshare -m true 2>/dev/null; then
+  HIDE=mount-namespace
 else
-  echo "skipped: unshare -m is not permitted here (or no /usr/share/llhttp to hide)"
+  HIDE=preload
+  [[ "${CPC_INSTALL_TEST_HIDE:-}" == preload ]] || echo "unshare -m is not permitted here: hiding the system llhttp with a node preload instead"
 fi
+echo "hiding ${HIDE_DIRS[*]} with: $HIDE"
+# hidden CMD...: runs CMD with the system llhttp hidden.
+hidden() {
+  if [[ $HIDE == mount-namespace ]]; then
+    unshare -m bash -c '
+      set -e
+      empty=$1; shift
+      for d in /usr/share/llhttp /usr/share/include/llhttp; do
+        if [[ -d $d ]]; then mount --bind "$empty" "$d"; fi
+      done
+      exec "$@"
+    ' _ "$TMP/empty" "$@"
+  else
+    NODE_OPTIONS="--require $TMP/hide-llhttp.js ${NODE_OPTIONS:-}" CPC_HIDE_DIRS="$(IFS=:; echo "${HIDE_DIRS[*]}")" "$@"
+  fi
+}
+# Seen from node, the way build-addon.js looks: none of llhttp's files may be there.
+(cd "$TMP/project" && hidden node -e '
+  const fs = require("fs");
+  const seen = ["/usr/share/llhttp/llhttp.c", "/usr/share/llhttp/src/llhttp.c", "/usr/share/include/llhttp/llhttp.h"]
+    .filter((f) => fs.existsSync(f));
+  if (seen.length) { console.error("still visible: " + seen.join(", ")); process.exit(1); }
+') || fail "the system llhttp could not be hidden ($HIDE): the fallback build cannot be exercised"
+LOG="$TMP/rebuild.log"
+RC=0
+(cd "$TMP/project" && hidden env npm_config_build_from_source=true JOBS=max \
+  npm rebuild connection-pool-core --offline --foreground-scripts --no-audit --no-fund) >"$LOG" 2>&1 || RC=$?
+grep -E "connection-pool-core|gyp info ok|error|ERR" "$LOG" | grep -v 'Unknown user config' || true
+[[ $RC == 0 ]] || { tail -40 "$LOG"; fail "npm rebuild connection-pool-core exited $RC"; }
+grep -q "connection-pool-core: using the llhttp sources in deps/llhttp/" "$LOG" ||
+  fail "build-addon.js did not take its deps/llhttp fallback (did npm rebuild run the install script? was the system llhttp visible?)"
+grep -q "gyp info ok" "$LOG" || fail "node-gyp did not finish the fallback build"
+test -f "$PKG/build/Release/connection_pool_core.node" || fail "the fallback build made nothing"
+[[ "$(cd "$PKG/deps/llhttp" && sha256sum -- * | sort)" == "$DEPS_SUM" ]] || fail "deps/llhttp/ changed during the fallback build"
+(cd "$TMP/project" && node -e "
+  const p = require('node-gyp-build').path(require('path').dirname(require.resolve('connection-pool-core/package.json')));
+  if (!p.includes('build/Release')) throw new Error('loaded ' + p);
+  const { ConnectionPoolCore } = require('connection-pool-core');
+  const pool = new ConnectionPoolCore();
+  pool.execute('http://127.0.0.1:9/').catch((e) => { console.log('built from deps/llhttp ($HIDE): loads, execute() answers ' + e.code); return pool.close(); });
+")
 
 step "install test passed"

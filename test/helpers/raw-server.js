@@ -14,6 +14,8 @@
 const net = require('node:net');
 const { EventEmitter } = require('node:events');
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const { waitFor } = require('./wait');
 
 const HOST = '127.0.0.1';
 
@@ -302,17 +304,42 @@ function resetMidResponse() {
 }
 
 // Starts a listener on 127.0.0.1 whose accept queue is full, so a new
-// connect() is never completed: the kernel drops its SYNs. The listener lives
-// in a child process that calls listen(backlog 1) and then blocks its event
-// loop (Atomics.wait), so it never accepts. Filler sockets then take the
-// queue's places (Linux completes backlog + 1 handshakes); a filler that does
-// not connect within probeMs shows the queue is full. Bounded: at most
-// maxFillers probes. Resolves { port, origin, url(), close() }.
-async function startNonAcceptingServer({ probeMs = 300, maxFillers = 16, lifetimeMs = 25000 } = {}) {
+// connect() is never completed: Linux drops a SYN while the listener's accept
+// queue is full (tcp_conn_request: sk_acceptq_is_full, i.e. more queued
+// connections than the backlog). The listener lives in a child process that
+// calls listen(backlog 1) and then blocks its event loop (Atomics.wait), so it
+// never accepts. Filler sockets then take the queue's places, one at a time.
+//
+// Whether the queue is full is read, not guessed: for a LISTEN socket,
+// /proc/net/tcp's rx_queue field is the accept queue's length (sk_ack_backlog).
+// After each filler has connected, the helper waits (bounded) until the kernel
+// counts it in the queue, and stops once the count exceeds the backlog. No
+// timing is involved: a slow machine makes this slower, never wrong. Bounded:
+// at most maxFillers fillers, each wait has a deadline. Linux only, like the
+// SYN-drop behaviour it relies on. Resolves { port, origin, url(), close() }.
+const LISTEN_BACKLOG = 1;
+
+// The accept queue length of the LISTEN socket on 127.0.0.1:port, or null
+// when /proc/net/tcp has no such socket.
+function acceptQueueLength(port) {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const lines = fs.readFileSync('/proc/net/tcp', 'latin1').split('\n');
+  for (const line of lines.slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // sl local rem st tx_queue:rx_queue ...; state 0A is LISTEN
+    if (f[1] === local && f[3] === '0A') return parseInt(f[4].split(':')[1], 16);
+  }
+  return null;
+}
+
+async function startNonAcceptingServer({ maxFillers = 4, lifetimeMs = 25000, stepTimeoutMs = 5000 } = {}) {
+  if (!fs.existsSync('/proc/net/tcp')) {
+    throw new Error('startNonAcceptingServer needs Linux (/proc/net/tcp) to see the accept queue fill');
+  }
   const script = `
     const net = require('node:net');
     const server = net.createServer();
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+    server.listen({ port: 0, host: '127.0.0.1', backlog: ${LISTEN_BACKLOG} }, () => {
       process.stdout.write(server.address().port + '\\n');
       // Block the loop: the listening socket is never accepted from.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${lifetimeMs});
@@ -320,46 +347,52 @@ async function startNonAcceptingServer({ probeMs = 300, maxFillers = 16, lifetim
     });`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('non-accepting listener did not start within 5000 ms')), 5000);
-    let text = '';
-    child.stdout.on('data', (d) => {
-      text += d;
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(Number(text.trim()));
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error('non-accepting listener exited early'));
-    });
-  });
   const fillers = [];
-  let full = false;
-  for (let i = 0; i < maxFillers && !full; i++) {
-    const socket = net.connect(port, HOST);
-    socket.on('error', () => {});
-    fillers.push(socket);
-    full = await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(true), probeMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-  }
   const close = async () => {
     for (const socket of fillers) socket.destroy();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
-  if (!full) {
+  try {
+    const port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`non-accepting listener did not start within ${stepTimeoutMs} ms`)), stepTimeoutMs);
+      let text = '';
+      child.stdout.on('data', (d) => {
+        text += d;
+        if (text.includes('\n')) {
+          clearTimeout(timer);
+          resolve(Number(text.trim()));
+        }
+      });
+      child.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error('non-accepting listener exited early'));
+      });
+    });
+    const queued = () => {
+      const n = acceptQueueLength(port);
+      if (n === null) throw new Error(`no LISTEN socket on 127.0.0.1:${port} in /proc/net/tcp`);
+      return n;
+    };
+    for (let i = 0; queued() <= LISTEN_BACKLOG; i++) {
+      if (i >= maxFillers) throw new Error(`the accept queue was not full after ${maxFillers} connections`);
+      const socket = net.connect(port, HOST);
+      socket.on('error', () => {});
+      fillers.push(socket);
+      // The queue has room, so this handshake completes.
+      await waitFor(socket, 'connect', { timeoutMs: stepTimeoutMs, label: `filler ${i + 1} to connect` });
+      await waitFor(() => queued() >= fillers.length, {
+        timeoutMs: stepTimeoutMs,
+        intervalMs: 1,
+        label: `the kernel to queue filler ${i + 1}`,
+      });
+    }
+    const origin = `http://${HOST}:${port}`;
+    return { port, origin, url: (path = '/') => origin + path, close };
+  } catch (err) {
     await close();
-    throw new Error(`could not fill the accept queue with ${maxFillers} connections`);
+    throw err;
   }
-  const origin = `http://${HOST}:${port}`;
-  return { port, origin, url: (path = '/') => origin + path, close };
 }
 
 // A port on 127.0.0.1 that nothing listens on (listened on, then closed).
