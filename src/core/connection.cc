@@ -385,7 +385,7 @@ void Connection::on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
 void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   Connection* c = from(reinterpret_cast<uv_handle_t*>(s));
   if (nread == 0 || c->state == State::kClosing) return;
-  Pool::Entry entry(*c->origin->pool());
+  Pool::Entry entry(*c->origin->pool(), Pool::From::kRead);
   if (nread < 0) {
     if (c->state == State::kConnecting) {
       c->connect_failed(nread == UV_EOF ? make_error(ErrorCode::kTls, "The server closed the connection during the TLS handshake", "socket hang up")

@@ -25,6 +25,10 @@ Pool::Pool(uv_loop_t* loop, const Config& config, PoolSink* sink, TlsOptions tls
   uv_timer_init(loop_, &kick_timer_);
   kick_timer_.data = this;
   open_handles_++;
+  uv_check_init(loop_, &check_);
+  check_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  open_handles_++;
 }
 
 Pool::~Pool() {
@@ -211,6 +215,8 @@ void Pool::shutdown() {
   shutting_down_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), on_sweep_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&kick_timer_), on_kick_closed);
+  check_armed_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_check_closed);
   for (auto& slot : slots_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->timer), on_slot_timer_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->retry_timer), on_slot_timer_closed);
@@ -230,6 +236,19 @@ void Pool::on_kick_closed(uv_handle_t* h) {
   Pool* pool = static_cast<Pool*>(h->data);
   Entry entry(*pool);
   pool->open_handles_--;
+}
+
+void Pool::on_check_closed(uv_handle_t* h) {
+  Pool* pool = static_cast<Pool*>(h->data);
+  Entry entry(*pool);
+  pool->open_handles_--;
+}
+
+void Pool::on_check(uv_check_t* h) {
+  Pool* pool = static_cast<Pool*>(h->data);
+  uv_check_stop(h);
+  pool->check_armed_ = false;
+  Entry entry(*pool);  // a loop entry: settle() delivers the turn's reads
 }
 
 void Pool::on_kick(uv_timer_t* t) {
@@ -517,7 +536,7 @@ void Pool::settle() {
   if (settling_) return;  // the outer settle() picks up what re-entry adds
   settling_ = true;
   // Captured now: entries made by JS during deliver() rewrite the member.
-  const bool from_call = outer_is_call_;
+  const From from = outer_from_;
   // Bounded: each round delivers what the previous one produced; a
   // continuation that keeps issuing requests that fail synchronously would
   // loop, so cap the rounds and leave the rest for the next loop callback.
@@ -528,9 +547,17 @@ void Pool::settle() {
     }
     maybe_finish_close();
     if (!has_output()) break;
-    if (from_call && !shutting_down_) {
+    if (from == From::kCall && !shutting_down_) {
       // JS is on the stack: deliver from the next loop turn instead.
       uv_timer_start(&kick_timer_, on_kick, 0, 0);
+      break;
+    }
+    if (from == From::kRead && !shutting_down_) {
+      // More reads may follow in this poll phase: deliver them together.
+      if (!check_armed_) {
+        check_armed_ = true;
+        uv_check_start(&check_, on_check);
+      }
       break;
     }
     done_batch_.swap(done_);

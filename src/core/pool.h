@@ -127,13 +127,16 @@ class Pool {
   // Holds the pool consistent; the outermost Entry settles. A kCall entry
   // is a public call from the binding (JS on the stack): results it
   // produces are delivered from the next loop turn, never inside the call
-  // (execute() never settles synchronously). kLoop entries are uv callbacks
-  // and deliver as they end.
-  enum class From : uint8_t { kLoop, kCall };
+  // (execute() never settles synchronously). kRead entries are socket read
+  // callbacks: what they produce is delivered from the check phase of the
+  // same loop turn, so every response read in one poll phase reaches JS in
+  // one batch (one crossing, one microtask checkpoint). kLoop entries are
+  // other uv callbacks and deliver as they end.
+  enum class From : uint8_t { kLoop, kCall, kRead };
   class Entry {
    public:
     explicit Entry(Pool& pool, From from = From::kLoop) : pool_(pool) {
-      if (pool_.depth_++ == 0) pool_.outer_is_call_ = from == From::kCall;
+      if (pool_.depth_++ == 0) pool_.outer_from_ = from;
     }
     ~Entry() {
       if (--pool_.depth_ == 0) pool_.settle();
@@ -188,6 +191,8 @@ class Pool {
   static void on_sweep_closed(uv_handle_t* h);
   static void on_kick(uv_timer_t* t);
   static void on_kick_closed(uv_handle_t* h);
+  static void on_check(uv_check_t* h);
+  static void on_check_closed(uv_handle_t* h);
   bool has_output() const { return !done_.empty() || !events_.empty() || !notices_.empty(); }
   // Settles a request that never reached an origin (closed, invalid, full).
   void reject_now(Request* req, Error err);
@@ -232,8 +237,13 @@ class Pool {
   // a kCall entry. Ref'd while armed (a pending promise must settle).
   // Closed in shutdown(). kick_timer_.data == this.
   uv_timer_t kick_timer_;
+  // Owned by Pool: delivers, in the check phase, what read callbacks of the
+  // poll phase produced. Unref'd (it only runs in the turn that armed it);
+  // closed in shutdown(). check_.data == this.
+  uv_check_t check_;
+  bool check_armed_ = false;
   int depth_ = 0;
-  bool outer_is_call_ = false;
+  From outer_from_ = From::kLoop;
   bool settling_ = false;
   bool pump_needed_ = false;
   bool events_enabled_ = false;
