@@ -438,9 +438,7 @@ void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
     return finish_balanced(req);
   }
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
-    // The loop's cached clock may be a busy tick old; a timeout must not
-    // fire before its time.
-    uv_update_time(loop_);
+    // The clock is fresh: OriginPool::submit() refreshed it just now.
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }
