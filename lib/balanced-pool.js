@@ -6,10 +6,28 @@
 // the events of its own balancer, and tracks its promises for close().
 const { EventEmitter } = require('node:events');
 const { ConnectionPoolCore, parseTarget, parseInit, rejectLater, sendDefaultTrust } = require('./connection-pool-core');
-const { createPoolError } = require('./errors');
+const { createPoolError, PoolError } = require('./errors');
 const { kNative, kTrack, kMaxResponseSize } = require('./symbols');
 
 const STRATEGIES = ['round-robin', 'least-pending', 'least-latency'];
+
+// The `url` of a failed BalancedPool request, computed only when it fails:
+// the URL that was really requested, i.e. the request target (path + query)
+// resolved against the endpoint the error names (err.origin: the endpoint of
+// the attempt that failed last), so `url` and `origin` always agree. An error
+// that names no endpoint (no attempt was made) gets the URL as the caller gave
+// it: the absolute URL's href, or the path itself. The entries of
+// ERR_POOL_NO_ENDPOINT's err.errors get their own endpoint's URL.
+function balancedUrl(target, fallback) {
+  return (err) => {
+    if (Array.isArray(err.errors)) {
+      for (const e of err.errors) {
+        if (e instanceof PoolError && e.url === undefined && typeof e.origin === 'string') e.url = e.origin + target;
+      }
+    }
+    return typeof err.origin === 'string' ? err.origin + target : fallback;
+  };
+}
 
 function positive(name, v, fallback, { integer = false, zero = false } = {}) {
   if (v === undefined) return fallback;
@@ -119,27 +137,34 @@ class BalancedPool extends EventEmitter {
   }
 
   // execute(pathOrUrl, init): a path ('/'), or an absolute URL of a member.
+  // Its errors carry `url` (see balancedUrl).
   execute(pathOrUrl, init) {
-    if (this.#closing) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The BalancedPool is closed'));
+    const given = typeof pathOrUrl === 'string' ? pathOrUrl : pathOrUrl instanceof URL ? pathOrUrl.href : undefined;
+    if (this.#closing) {
+      return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The BalancedPool is closed', { url: given }));
+    }
     let target;
+    let href;
     let a;
     try {
       if (typeof pathOrUrl === 'string' && pathOrUrl.startsWith('/')) {
         target = pathOrUrl;
       } else {
         const t = parseTarget(pathOrUrl);
+        href = t.href;
         if (!this.#origins.has(t.origin)) {
-          throw createPoolError('ERR_INVALID_URL', `${t.origin} is not an endpoint of this BalancedPool`);
+          throw createPoolError('ERR_INVALID_URL', `${t.origin} is not an endpoint of this BalancedPool`, { url: href });
         }
         target = t.target;
       }
       a = parseInit(init);
     } catch (err) {
+      if (err instanceof PoolError && err.url === undefined && given !== undefined) err.url = href ?? given;
       return rejectLater(err);
     }
     const handle = this.#pool[kNative].executeBalanced(this.#id, a.method === 'GET' ? undefined : a.method,
       target, a.headers, a.body, a.timeout, a.idempotent);
-    const promise = this.#pool[kTrack](handle, a.signal);
+    const promise = this.#pool[kTrack](handle, a.signal, balancedUrl(target, href ?? target));
     this.#pending.add(promise);
     const done = () => this.#pending.delete(promise);
     promise.then(done, done);

@@ -137,15 +137,20 @@ function rejectLater(err) {
   return new Promise((resolve, reject) => setImmediate(reject, err));
 }
 
-function abortError(signal, url) {
-  return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason, url });
+function abortError(signal, url, origin) {
+  return createPoolError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason, url, origin });
 }
 
 // A request's failure names the URL it was for (API.md: `url` where known).
 // Only the pool's own errors: an error given to destroy(err) is the caller's
 // object, shared by every request it failed, and is left as it is.
+// `url` is a string, or a function of the error that returns one (BalancedPool:
+// the URL depends on the endpoint the error names); it is called only on failure.
 function withUrl(err, url) {
-  if (url !== undefined && err instanceof PoolError && err.url === undefined) err.url = url;
+  if (url !== undefined && err instanceof PoolError && err.url === undefined) {
+    const href = typeof url === 'function' ? url(err) : url;
+    if (href !== undefined) err.url = href;
+  }
   return err;
 }
 
@@ -346,9 +351,10 @@ class ConnectionPoolCore extends EventEmitter {
   }
 
   // The promise of a native request handle (execute() and BalancedPool).
-  // `url`, the request's href where known, goes on its errors.
+  // `url`, the request's href where known (or a function of the error that
+  // gives it, see withUrl), goes on its errors.
   [kTrack](handle, signal, url) {
-    if (handle < 0) return rejectLater(createPoolError('ERR_POOL_CLOSED', 'The pool is closed', { url }));
+    if (handle < 0) return rejectLater(withUrl(createPoolError('ERR_POOL_CLOSED', 'The pool is closed'), url));
     const native = this[kNative];
     const settle = this[kSettle];
     const slot = handle % 4294967296;
@@ -369,7 +375,7 @@ class ConnectionPoolCore extends EventEmitter {
       (err) => {
         cleanup();
         if (err && err.code === 'ABORT_ERR' && err.cause === undefined) {
-          throw abortError(signal, url);
+          throw abortError(signal, err.url, err.origin);
         }
         throw err;
       },

@@ -551,6 +551,52 @@ describe('errors', () => {
     expect(busy.hits + resetting.hits).toBe(hits);
   });
 
+  test('errors carry url: the request target on the endpoint that failed, else the URL as given', async () => {
+    const failing = await startEndpoint({ reset: true });
+    const refused = `http://${HOST}:${await closedPort()}`;
+    const bp = balanced([failing.origin], { retry: { attempts: 1 } });
+
+    // A path: resolved against the endpoint the error names (err.origin).
+    const byPath = await bp.execute('/a/b?x=1&y=2', { method: 'POST', body: 'p' }).catch((e) => e);
+    expect(['ECONNRESET', 'ERR_POOL_SOCKET_CLOSED']).toContain(byPath.code);
+    expect(byPath).toMatchObject({ origin: failing.origin, url: `${failing.origin}/a/b?x=1&y=2` });
+
+    // An absolute URL of a member (string or URL): its path and query on that endpoint.
+    const byHref = await bp.execute(`${failing.origin}/abs?q=3#frag`, { method: 'POST', body: 'p' }).catch((e) => e);
+    expect(byHref).toMatchObject({ origin: failing.origin, url: `${failing.origin}/abs?q=3` });
+    const byUrl = await bp.execute(new URL('/u', failing.origin), { method: 'POST', body: 'p' }).catch((e) => e);
+    expect(byUrl).toMatchObject({ origin: failing.origin, url: `${failing.origin}/u` });
+
+    // Not a member, or a bad init: no request at all, the URL as given.
+    const stranger = await bp.execute(`${refused}/s`).catch((e) => e);
+    expect(stranger).toMatchObject({ code: 'ERR_INVALID_URL', url: `${refused}/s` });
+    const badInit = await bp.execute('/bad', { method: 'NOT A TOKEN' }).catch((e) => e);
+    expect(badInit).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', url: '/bad' });
+
+    // Every endpoint failed: each entry of err.errors names its own endpoint's URL.
+    const bp2 = balanced([failing.origin, refused], { retry: { attempts: 3, baseDelayMs: 0, budgetPercent: 100 } });
+    const all = await bp2.execute('/all?z').catch((e) => e);
+    expect(all.code).toBe('ERR_POOL_NO_ENDPOINT');
+    expect(all.errors.map((e) => [e.origin, e.url]).sort())
+      .toEqual([[failing.origin, `${failing.origin}/all?z`], [refused, `${refused}/all?z`]].sort());
+    expect(all.url).toBe(`${all.origin}/all?z`);
+
+    // An abort: still the endpoint's URL, and its origin.
+    const hanging = await startEndpoint({ hold: true });
+    const bp3 = balanced([hanging.origin]);
+    const ac = new AbortController();
+    const inFlight = bp3.execute('/held', { signal: ac.signal });
+    await waitFor(() => hanging.held.length === 1, { label: 'the request to reach the server' });
+    ac.abort();
+    const aborted = await inFlight.catch((e) => e);
+    expect(aborted).toMatchObject({ name: 'AbortError', origin: hanging.origin, url: `${hanging.origin}/held` });
+
+    // A closed BalancedPool: no endpoint was picked, the path as given.
+    await bp3.close();
+    const closed = await bp3.execute('/late').catch((e) => e);
+    expect(closed).toMatchObject({ code: 'ERR_POOL_CLOSED', url: '/late' });
+  });
+
   test('an abort ends the request in flight and during a backoff, with no retry', async () => {
     const hanging = await startEndpoint({ hold: true });
     const other = await startEndpoint({});

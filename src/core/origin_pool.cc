@@ -108,6 +108,12 @@ Connection* OriginPool::open_connection(Request* reserved, WarmupOp* warmup) {
 }
 
 Error OriginPool::submit(Request* req) {
+  // The one clock refresh of a request, shared by execute() and every
+  // BalancedPool attempt (first, retry, probe): the loop's cached clock may
+  // be a busy tick old, and an idle socket must not look younger than it is
+  // when pump() picks one (take_idle), nor a request timer armed right after
+  // this returns fire before its time.
+  uv_update_time(pool_->loop());
   req->origin = this;
   req->sent = false;
   req->phase = Request::Phase::kQueued;

@@ -138,11 +138,9 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
   OriginPool* origin = origin_for(a.origin_key, a.host, a.port, a.https);
-  // The loop's cached clock may be a busy tick old: an idle socket must not
-  // look younger than it is when submit() picks one, nor a timeout fire
-  // before its time.
-  uv_update_time(loop_);
   origin->note_direct_use();
+  // submit() refreshes the loop clock before it picks an idle socket; the
+  // request timer below is armed from that fresh clock.
   err = origin->submit(req);
   if (!err.ok()) {
     req->origin = origin;
@@ -424,6 +422,10 @@ void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
   req->start_ns = uv_hrtime();
   req->assigned_ns = req->first_byte_ns = req->done_ns = 0;
   const uint64_t timeout = a.timeout_ms < 0 ? config_.timeout_ms : static_cast<uint64_t>(a.timeout_ms);
+  // Before start_attempt(), which may end the attempt at once (and then
+  // reads the deadline to decide on a retry) and whose pick() reads the
+  // clock for breaker cooldowns. OriginPool::submit() refreshes it again
+  // before picking an idle socket.
   uv_update_time(loop_);
   att.deadline_ms = timeout ? uv_now(loop_) + timeout : 0;
   // The method's own idempotency is known once the head is written; the
@@ -436,9 +438,7 @@ void Pool::execute_balanced(const BalancedArgs& a, uint64_t* handle) {
     return finish_balanced(req);
   }
   if (timeout > 0 && req->phase != Request::Phase::kDone) {
-    // The loop's cached clock may be a busy tick old; a timeout must not
-    // fire before its time.
-    uv_update_time(loop_);
+    // The clock is fresh: OriginPool::submit() refreshed it just now.
     uv_timer_start(&req->timer, on_request_timeout, timeout, 0);
     req->timer_armed = true;
   }

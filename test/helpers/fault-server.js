@@ -77,8 +77,15 @@ async function startFaultServer(options = {}) {
         await call('stop');
       } finally {
         child.disconnect();
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // Give the child 3 s to exit on its own; the timer is cleared once it has, so it
+        // does not keep the test process alive after the run.
+        let timer;
+        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+        clearTimeout(timer);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
       }
     },
   };
