@@ -345,18 +345,36 @@ void Connection::report_write_error(int status) {
   }
 }
 
-bool Connection::looks_alive() const {
+bool Connection::looks_alive() {
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
   char probe;
   ssize_t n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return false;  // FIN
-  // Bytes on an idle socket, plain or TLS: unsolicited data, or on TLS most
-  // likely the close_notify of a server ending the socket (its FIN may be
-  // right behind). A session ticket arrives before the first response and
-  // has been read by now, so nothing that may be reused sends bytes here.
-  if (n > 0) return false;
-  return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;  // anything else: RST or worse
+  // Bytes on an idle plain socket: unsolicited data, never reused.
+  if (!tls_) return false;
+  // On TLS they may be a session ticket the server sent after the handshake
+  // (a socket opened by warmup() gets it while idle) or a key update: read
+  // them now, as the read callback would. Bounded: a few records at most.
+  std::string& plain = g_tls_plain;
+  std::string& cipher = g_tls_cipher;
+  for (int reads = 0; reads < 8; reads++) {
+    n = recv(fd, g_read_buffer, kReadBufferSize, MSG_DONTWAIT);
+    if (n == 0) return false;  // FIN behind the records
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      tls_->trim();
+      return true;  // only records without data: still a good socket
+    }
+    plain.clear();
+    cipher.clear();
+    const TlsSession::Status st = tls_->on_input(g_read_buffer, static_cast<size_t>(n), &plain, &cipher);
+    // close_notify, an alert, data nobody asked for, or records that want an
+    // answer (a key update): not a socket to hand a request to.
+    if (st != TlsSession::Status::kOk || !plain.empty() || !cipher.empty()) return false;
+  }
+  return false;  // still more: a server this chatty on an idle socket is not reused
 }
 
 void Connection::on_idle() {

@@ -46,9 +46,11 @@ class Connection {
   // rest copied and queued.
   void send(const std::string& head, const std::string& body);
   // A cheap check before reuse: false when a FIN, RST or any bytes already
-  // arrived on this idle socket (MSG_PEEK, no data consumed). The same rule
-  // on TLS: unread bytes there are most likely a close_notify.
-  bool looks_alive() const;
+  // arrived on this idle socket (MSG_PEEK, no data consumed). On TLS, bytes
+  // that arrived are read and decrypted now: post-handshake records with no
+  // application data (TLS 1.3 session tickets, key updates) keep the socket;
+  // a close_notify, an alert, data or a FIN behind them do not.
+  bool looks_alive();
   // The socket went idle: give back what an idle socket need not hold.
   void on_idle();
   // TLS handshake done and resumed from a cached session (https only).
