@@ -101,5 +101,33 @@ TEST_F(PoolTest, ShutdownWhileTrimmedSlotsAreClosingClosesEverything) {
   for (const Result& r : sink_.results) EXPECT_TRUE(r.error.ok()) << r.error.message;
 }
 
+// An idle socket carries no write queue and no connect state; both come
+// back when needed: a body too big for one write queues (and is freed when
+// the socket goes idle), and the socket is reused for the next big body.
+TEST_F(PoolTest, BigBodiesQueueAndTheIdleSocketIsReusedForTheNext) {
+  Config c;
+  c.max_sockets = 1;
+  start_pool(c, false);
+  send(1);
+  ASSERT_TRUE(wait_results(1));
+  const uint64_t idle_memory = metrics().native_memory;
+  const std::string big(8 * 1024 * 1024, 'x');  // more than a socket buffer takes at once
+  for (uintptr_t i = 2; i <= 3; i++) {
+    send(i, "/up" + std::to_string(i), "POST", big + std::to_string(i));
+    ASSERT_TRUE(wait_results(i));
+    const Result& r = sink_.results.back();
+    ASSERT_TRUE(r.error.ok()) << r.error.message;
+    EXPECT_EQ(r.body, "/up" + std::to_string(i));
+    EXPECT_TRUE(r.reused);
+  }
+  ASSERT_EQ(server_->requests().size(), 3u);
+  EXPECT_EQ(server_->requests()[1].body, big + "2");
+  EXPECT_EQ(server_->requests()[2].body, big + "3");
+  EXPECT_EQ(server_->connections().size(), 1u);
+  // The request slot gives a body this big back when released, and the
+  // idle socket drops its write queue (kept, it would add ~290 bytes).
+  EXPECT_LE(metrics().native_memory, idle_memory + 128);
+}
+
 }  // namespace
 }  // namespace cpc_test
