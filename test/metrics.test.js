@@ -160,3 +160,20 @@ test('nativeMemory stays bounded over 500 sequential requests', async () => {
   // One socket, one origin: what the core holds must not grow with requests.
   expect(late).toBeLessThan(early * 2 + 64 * 1024);
 });
+
+test('nativeMemory falls back after a burst, and a second burst on the reused slots settles each promise with its own answer', async () => {
+  const srv = res.server(await startHttpServer());
+  // 8 sockets: the burst queues, so 300 requests hold 300 slots at once.
+  const pool = res.pool({ maxSockets: 8 });
+  await pool.execute(srv.url('/first'));
+  const before = pool.getMetrics().nativeMemory;
+  const burst = (tag) => Promise.all(Array.from({ length: 300 }, (_, i) => pool.execute(srv.url(`/${tag}/${i}`))));
+  const first = burst('a');
+  const peak = pool.getMetrics().nativeMemory;
+  expect(peak).toBeGreaterThan(before + 200 * 1024);
+  for (const [i, r] of (await first).entries()) expect(JSON.parse(r.body).url).toBe(`/a/${i}`);
+  // The slots the burst grew are freed once it has ended (their timers close first).
+  await waitFor(() => pool.getMetrics().nativeMemory <= before + 64 * 1024,
+    { label: 'nativeMemory back near its pre-burst figure' });
+  for (const [i, r] of (await burst('b')).entries()) expect(JSON.parse(r.body).url).toBe(`/b/${i}`);
+});

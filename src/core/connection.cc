@@ -65,20 +65,26 @@ Connection::Connection(OriginPool* o, uint64_t conn_id) : id(conn_id), origin(o)
   timer_.data = this;
   open_handles_++;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  connect_req_.data = this;
-  write_req_.data = this;
-  dns_req_.data = this;
   created_ms = uv_now(loop);
   start_ns = uv_hrtime();
 }
 
-Connection::~Connection() {
-  assert(handles_closed());
-  if (addrs_) uv_freeaddrinfo(addrs_);
+Connection::~Connection() { assert(handles_closed()); }
+
+Connection::ConnectState::~ConnectState() {
+  if (addrs) uv_freeaddrinfo(addrs);
+}
+
+void Connection::defer_error(Error err) {
+  deferred_error_ = std::make_unique<Error>(std::move(err));
+  uv_timer_start(&timer_, on_deferred_error, 0, 0);
 }
 
 void Connection::start(uint64_t connect_timeout_ms) {
   Pool* pool = origin->pool();
+  connect_ = std::make_unique<ConnectState>();
+  connect_->connect_req.data = this;
+  connect_->dns_req.data = this;
   if (connect_timeout_ms > 0) {
     uv_timer_start(&timer_, on_connect_timeout, connect_timeout_ms, 0);
   }
@@ -90,8 +96,8 @@ void Connection::start(uint64_t connect_timeout_ms) {
     try_addresses(all);
     return;
   }
-  if (parse_literal(origin->host(), origin->port(), &literal_addr_)) {
-    use_literal_ = true;
+  if (parse_literal(origin->host(), origin->port(), &connect_->literal)) {
+    connect_->use_literal = true;
     connect_next();
     return;
   }
@@ -100,12 +106,11 @@ void Connection::start(uint64_t connect_timeout_ms) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
-  int rc = uv_getaddrinfo(pool->loop(), &dns_req_, on_dns, origin->host().c_str(),
+  int rc = uv_getaddrinfo(pool->loop(), &connect_->dns_req, on_dns, origin->host().c_str(),
                           origin->port_string(), &hints);
   if (rc != 0) {
     // Report from a loop callback, never inside the call that started it.
-    deferred_error_ = make_system_error(rc, "getaddrinfo");
-    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    defer_error(make_system_error(rc, "getaddrinfo"));
     return;
   }
   dns_pending_ = true;
@@ -124,7 +129,7 @@ void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res)
     c->connect_failed(make_system_error(status, "getaddrinfo"));
     return;
   }
-  c->addrs_ = res;
+  c->connect_->addrs = res;
   std::vector<const sockaddr*> all;
   for (addrinfo* a = res; a; a = a->ai_next) {
     if (a->ai_family == AF_INET || a->ai_family == AF_INET6) all.push_back(a->ai_addr);
@@ -134,26 +139,26 @@ void Connection::on_dns(uv_getaddrinfo_t* req, int status, struct addrinfo* res)
 
 void Connection::try_addresses(const std::vector<const sockaddr*>& addrs) {
   // Successive connections start at successive addresses; refused ones go last.
-  addr_order_ = order_addresses(addrs, origin->take_address_turn(), origin->refused(),
-                                uv_now(origin->pool()->loop()));
-  addr_next_ = 0;
+  connect_->order = order_addresses(addrs, origin->take_address_turn(), origin->refused(),
+                                   uv_now(origin->pool()->loop()));
+  connect_->next = 0;
   connect_next();
 }
 
 void Connection::connect_next() {
+  ConnectState& cs = *connect_;
   const sockaddr* addr = nullptr;
-  if (use_literal_) {
-    if (!literal_tried_) addr = reinterpret_cast<const sockaddr*>(&literal_addr_);
-    literal_tried_ = true;
+  if (cs.use_literal) {
+    if (!cs.literal_tried) addr = reinterpret_cast<const sockaddr*>(&cs.literal);
+    cs.literal_tried = true;
   } else {
-    if (addr_next_ < addr_order_.size()) addr = addr_order_[addr_next_++];
+    if (cs.next < cs.order.size()) addr = cs.order[cs.next++];
   }
   if (!addr) {
-    connect_failed(make_system_error(last_connect_error_ ? last_connect_error_ : UV_EADDRNOTAVAIL,
-                                     "connect"));
+    connect_failed(make_system_error(cs.last_error ? cs.last_error : UV_EADDRNOTAVAIL, "connect"));
     return;
   }
-  addr_current_ = addr;
+  cs.current = addr;
   const Config& cfg = origin->pool()->config();
   uv_tcp_init(origin->pool()->loop(), &tcp_);
   tcp_.data = this;
@@ -161,7 +166,7 @@ void Connection::connect_next() {
   open_handles_++;
   // libuv applies this flag when it creates the socket in uv_tcp_connect.
   uv_tcp_nodelay(&tcp_, cfg.no_delay ? 1 : 0);
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  int rc = uv_tcp_connect(&cs.connect_req, &tcp_, addr, on_connect);
   if (rc == 0 && cfg.keep_alive) {
     // Only keepAlive sockets probe, as with http.Agent. Set once the socket
     // exists: a keep-alive flag set before uv_tcp_connect is applied by
@@ -175,7 +180,7 @@ void Connection::connect_next() {
     // handle and try the next address once its close callback has run
     // (on_tcp_closed -> connect_next). The request is failed from there, a
     // loop callback, never inside the call that started the connect.
-    last_connect_error_ = rc;
+    cs.last_error = rc;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_tcp_closed);
   }
 }
@@ -186,12 +191,13 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   Pool::Entry entry(*c->origin->pool());
   if (c->state == State::kClosing) return;
   if (status < 0) {
-    c->last_connect_error_ = status;
-    if (status == UV_ECONNREFUSED && !c->use_literal_ && c->addr_current_) {
-      c->origin->note_refused(c->addr_current_);
+    ConnectState& cs = *c->connect_;
+    cs.last_error = status;
+    if (status == UV_ECONNREFUSED && !cs.use_literal && cs.current) {
+      c->origin->note_refused(cs.current);
     }
     // Try the next address on a fresh handle once this one has closed.
-    if (c->use_literal_ || c->addr_next_ >= c->addr_order_.size()) {
+    if (cs.use_literal || cs.next >= cs.order.size()) {
       c->connect_failed(make_system_error(status, "connect"));
     } else {
       uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), on_tcp_closed);
@@ -206,9 +212,10 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   c->reading_ = true;
   if (c->origin->https()) {
     // connectTimeout keeps running: it covers the handshake too.
-    TlsContext* ctx = c->origin->pool()->tls_context(&c->deferred_error_);
+    Error tls_err;
+    TlsContext* ctx = c->origin->pool()->tls_context(&tls_err);
     if (!ctx) {
-      c->connect_failed(std::move(c->deferred_error_));
+      c->connect_failed(std::move(tls_err));
       return;
     }
     c->tls_ = std::make_unique<TlsSession>(ctx, c->origin->host(), c->origin->key());
@@ -226,6 +233,9 @@ void Connection::on_connect(uv_connect_t* req, int status) {
 
 void Connection::connected() {
   uv_timer_stop(&timer_);
+  // libuv is done with the connect (and DNS) request: an open socket need
+  // not carry them. (Called from on_connect at the latest, never earlier.)
+  connect_.reset();
   connect_ms = static_cast<double>(uv_hrtime() - start_ns) / 1e6;
   origin->on_connected(this);
 }
@@ -246,8 +256,8 @@ void Connection::on_connect_timeout(uv_timer_t* t) {
 void Connection::on_deferred_error(uv_timer_t* t) {
   Connection* c = from(reinterpret_cast<uv_handle_t*>(t));
   Pool::Entry entry(*c->origin->pool());
-  Error err = std::move(c->deferred_error_);
-  c->deferred_error_.clear();
+  Error err = c->deferred_error_ ? std::move(*c->deferred_error_) : Error();
+  c->deferred_error_.reset();
   switch (c->state) {
     case State::kConnecting: c->connect_failed(std::move(err)); break;
     case State::kActive: c->origin->on_write_error(c, std::move(err)); break;
@@ -263,8 +273,7 @@ void Connection::send(const std::string& head, const std::string& body) {
     cipher.clear();
     if (!tls_->encrypt(head.data(), head.size(), &cipher) ||
         (!body.empty() && !tls_->encrypt(body.data(), body.size(), &cipher))) {
-      deferred_error_ = tls_->error();
-      uv_timer_start(&timer_, on_deferred_error, 0, 0);
+      defer_error(tls_->error());
       return;
     }
     write_raw(cipher.data(), cipher.size());
@@ -306,18 +315,22 @@ void Connection::write_raw(const char* data, size_t len) {
     }
     if (len == 0) return;
   }
-  write_queued_.append(data, len);
+  if (!write_) {
+    write_ = std::make_unique<WriteState>();
+    write_->req.data = this;
+  }
+  write_->queued.append(data, len);
   if (!writing_) start_write();
 }
 
 void Connection::start_write() {
-  write_inflight_.swap(write_queued_);
-  write_queued_.clear();
-  uv_buf_t buf = uv_buf_init(write_inflight_.data(), static_cast<unsigned>(write_inflight_.size()));
-  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write);
+  WriteState& w = *write_;
+  w.inflight.swap(w.queued);
+  w.queued.clear();
+  uv_buf_t buf = uv_buf_init(w.inflight.data(), static_cast<unsigned>(w.inflight.size()));
+  int rc = uv_write(&w.req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write);
   if (rc != 0) {
-    deferred_error_ = make_system_error(rc, "write");
-    uv_timer_start(&timer_, on_deferred_error, 0, 0);
+    defer_error(make_system_error(rc, "write"));
     return;
   }
   writing_ = true;
@@ -328,12 +341,12 @@ void Connection::on_write(uv_write_t* req, int status) {
   c->writing_ = false;
   if (status == UV_ECANCELED) return;
   Pool::Entry entry(*c->origin->pool());
-  if (c->write_inflight_.capacity() > 64 * 1024) std::string().swap(c->write_inflight_);
+  if (c->write_->inflight.capacity() > 64 * 1024) std::string().swap(c->write_->inflight);
   if (status < 0) {
     c->report_write_error(status);
     return;
   }
-  if (!c->write_queued_.empty() && c->state != State::kClosing) c->start_write();
+  if (!c->write_->queued.empty() && c->state != State::kClosing) c->start_write();
 }
 
 void Connection::report_write_error(int status) {
@@ -379,9 +392,16 @@ bool Connection::looks_alive() {
 
 void Connection::on_idle() {
   if (tls_) tls_->trim();
-  // Queues that carried a large body give their memory back.
-  if (!writing_) std::string().swap(write_inflight_);
-  if (write_queued_.empty()) std::string().swap(write_queued_);
+  // An idle socket with nothing left to send carries no write queue.
+  if (write_ && !writing_ && write_->queued.empty()) write_.reset();
+}
+
+size_t Connection::memory_bytes() const {
+  size_t bytes = sizeof(Connection) + parser.memory_bytes();
+  if (connect_) bytes += sizeof(ConnectState) + connect_->order.capacity() * sizeof(const sockaddr*);
+  if (write_) bytes += sizeof(WriteState) + write_->inflight.capacity() + write_->queued.capacity();
+  if (deferred_error_) bytes += sizeof(Error);
+  return bytes;
 }
 
 bool Connection::tls_resumed() const { return tls_ && tls_->resumed(); }
@@ -468,7 +488,7 @@ void Connection::close_handles() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
   }
-  if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&dns_req_));
+  if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&connect_->dns_req));
   if (tcp_open_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_tcp_closed);
   }

@@ -60,8 +60,12 @@ class Connection {
   // Starts closing every handle; on_handles_closed() follows later.
   void close_handles();
   // Bytes of an earlier write are still queued or being written.
-  bool write_pending() const { return writing_ || !write_queued_.empty(); }
+  bool write_pending() const { return writing_ || (write_ && !write_->queued.empty()); }
   bool handles_closed() const { return open_handles_ == 0 && !dns_pending_; }
+  // What this socket holds on the heap now (OpenSSL's share of a TLS
+  // session excepted): the object, and the connect and write state while
+  // it has them.
+  size_t memory_bytes() const;
   static const char* state_name(State s);
 
   const uint64_t id;
@@ -110,37 +114,56 @@ class Connection {
   void report_write_error(int status);
   void on_tls_input(const char* data, size_t len);
 
+  // What only connecting needs: the DNS and connect requests and the
+  // address list. Owned; created by start(), freed by connected() (an idle
+  // socket does not carry it) or with the Connection. Its requests point
+  // back here (req.data == this Connection).
+  struct ConnectState {
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t dns_req;
+    struct addrinfo* addrs = nullptr;  // Owned: freed with uv_freeaddrinfo
+    // Borrowed from addrs (or the origin's test addresses): the try order.
+    std::vector<const sockaddr*> order;
+    size_t next = 0;
+    const sockaddr* current = nullptr;  // the address being connected to
+    sockaddr_storage literal;
+    bool use_literal = false;
+    bool literal_tried = false;
+    int last_error = 0;
+    ~ConnectState();
+  };
+  // Bytes uv_try_write could not send at once, and the write request that
+  // sends them. Owned; created by the first write that must queue, freed
+  // when the socket goes idle with nothing in flight (on_idle()) or with
+  // the Connection. write_->req.data == this Connection.
+  struct WriteState {
+    uv_write_t req;
+    std::string inflight;  // bytes uv_write is sending now
+    std::string queued;    // bytes to send once it is done
+  };
+
+  // Reports `err` from a zero-delay timer callback, never inside the call.
+  void defer_error(Error err);
+
   // Owned by Connection. Initialised per connect attempt (one per address);
   // closed in close_handles() or before trying the next address. tcp_.data == this.
   uv_tcp_t tcp_;
   bool tcp_open_ = false;         // tcp_ initialised and its close callback not yet run
   bool reading_ = false;
+  bool dns_pending_ = false;      // connect_->dns_req in flight; its callback frees itself
+  bool writing_ = false;          // write_->req is in flight over write_->inflight
+  int open_handles_ = 0;          // handles whose close callback has not run
   // Owned by Connection: connect timeout, reused for deferred write errors.
   // Closed only in close_handles(). timer_.data == this.
   uv_timer_t timer_;
-  uv_connect_t connect_req_;
-  uv_write_t write_req_;
-  uv_getaddrinfo_t dns_req_;
-  bool dns_pending_ = false;      // dns_req_ in flight; its callback frees itself
-  bool writing_ = false;          // write_req_ is in flight over write_inflight_
-  int open_handles_ = 0;          // handles whose close callback has not run
-  Error deferred_error_;
-  std::string write_inflight_;    // bytes uv_write is sending now
-  std::string write_queued_;      // bytes to send once it is done
+  std::unique_ptr<ConnectState> connect_;
+  std::unique_ptr<WriteState> write_;
+  std::unique_ptr<Error> deferred_error_;  // set while on_deferred_error is due
   // https only: the TLS layer between the socket and the parser. Owned;
   // created when TCP connects, freed with the Connection.
   // Its scratch buffers are per thread (connection.cc), so an idle TLS
   // socket holds only what OpenSSL holds.
   std::unique_ptr<TlsSession> tls_;
-  struct addrinfo* addrs_ = nullptr;  // Owned: freed with uv_freeaddrinfo
-  // Borrowed from addrs_ (or the origin's test addresses): the try order.
-  std::vector<const sockaddr*> addr_order_;
-  size_t addr_next_ = 0;
-  const sockaddr* addr_current_ = nullptr;   // the address being connected to
-  sockaddr_storage literal_addr_;
-  bool use_literal_ = false;
-  bool literal_tried_ = false;
-  int last_connect_error_ = 0;
 };
 
 }  // namespace cpc

@@ -564,7 +564,11 @@ void OriginPool::on_handles_closed(Connection* c) {
 }
 
 uint64_t OriginPool::connection_bytes() const {
-  return (open_count() + closing_.size()) * sizeof(Connection);
+  uint64_t bytes = 0;
+  for (const ConnList* list : {&connecting_, &active_, &idle_, &closing_}) {
+    for (const Connection* c = list->front(); c; c = list->next(c)) bytes += c->memory_bytes();
+  }
+  return bytes;
 }
 
 std::string OriginPool::audit(const Connection* c) const {

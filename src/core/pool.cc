@@ -6,6 +6,16 @@
 namespace cpc {
 namespace {
 
+// Free request slots kept after a burst. A slot with its kept capacity
+// costs about 1 KiB, so a burst of 1,000 requests would otherwise pin
+// ~1 MiB for the pool's lifetime. Kept: this many spare slots, plus, at
+// each sweep, as many as the busiest moment since the previous sweep
+// needed (steady traffic never frees and re-allocates its slots).
+constexpr size_t kSpareSlots = 32;
+// When the last live request is delivered and more than this many slots
+// are free, a burst has just ended: trim down to kSpareSlots at once.
+constexpr size_t kQuietTrimAbove = 128;
+
 uint64_t k_pending(const Counters& k) {
   const uint64_t ended = k.completed_requests + k.failed_requests;
   return k.total_requests > ended ? k.total_requests - ended : 0;
@@ -55,8 +65,18 @@ OriginPool* Pool::origin_for(std::string_view key, std::string_view host, uint16
 Request* Pool::acquire_slot() {
   Request* req = free_slots_.pop_front();
   if (!req) {
-    slots_.push_back(std::make_unique<Request>(this, static_cast<uint32_t>(slots_.size())));
-    req = slots_.back().get();
+    uint32_t index = static_cast<uint32_t>(slots_.size());
+    uint32_t generation = 0;
+    if (!spare_indices_.empty()) {
+      index = spare_indices_.back().index;
+      generation = spare_indices_.back().generation;
+      spare_indices_.pop_back();
+      slots_[index] = std::make_unique<Request>(this, index);
+    } else {
+      slots_.push_back(std::make_unique<Request>(this, index));
+    }
+    req = slots_[index].get();
+    req->generation = generation;
     uv_timer_init(loop_, &req->timer);
     req->timer.data = req;
     uv_unref(reinterpret_cast<uv_handle_t*>(&req->timer));
@@ -66,7 +86,30 @@ Request* Pool::acquire_slot() {
   }
   req->generation++;
   live_requests_++;
+  if (live_requests_ > peak_live_) peak_live_ = live_requests_;
   return req;
+}
+
+void Pool::trim_slots(size_t keep_free) {
+  // The most recently released slots are reused first (pop_front): free
+  // from the back, the ones that have been waiting longest.
+  while (free_slots_.size() > keep_free) {
+    Request* req = free_slots_.pop_back();
+    req->trim_closes = 2;
+    uv_close(reinterpret_cast<uv_handle_t*>(&req->timer), on_trimmed_timer_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&req->retry_timer), on_trimmed_timer_closed);
+  }
+}
+
+void Pool::on_trimmed_timer_closed(uv_handle_t* h) {
+  Request* req = static_cast<Request*>(h->data);
+  Pool* pool = req->pool;
+  Entry entry(*pool);
+  pool->open_handles_--;
+  if (--req->trim_closes > 0) return;
+  const uint32_t index = req->slot;
+  pool->spare_indices_.push_back(SpareIndex{index, req->generation});
+  pool->slots_[index].reset();  // deletes req
 }
 
 void Pool::release_slot(Request* req) {
@@ -100,6 +143,7 @@ Request* Pool::find_live(uint64_t handle) const {
   const uint32_t gen = static_cast<uint32_t>(handle >> 32);
   if (slot >= slots_.size()) return nullptr;
   Request* req = slots_[slot].get();
+  if (!req) return nullptr;
   if ((req->generation & Request::kGenerationMask) != gen) return nullptr;
   if (req->phase == Request::Phase::kFree || req->phase == Request::Phase::kDone) return nullptr;
   return req;
@@ -196,7 +240,7 @@ void Pool::destroy(Error err) {
   closing_ = true;
   // Balanced requests between attempts are in no origin's lists.
   for (auto& slot : slots_) {
-    if (slot->phase == Request::Phase::kBackoff) slot->origin->cancel(slot.get(), err);
+    if (slot && slot->phase == Request::Phase::kBackoff) slot->origin->cancel(slot.get(), err);
   }
   for (auto& b : balancers_) {
     if (b) b->close();
@@ -216,6 +260,7 @@ void Pool::shutdown() {
   check_armed_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_check_closed);
   for (auto& slot : slots_) {
+    if (!slot || slot->trim_closes > 0) continue;  // freed, or closing (trim_slots)
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->timer), on_slot_timer_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&slot->retry_timer), on_slot_timer_closed);
   }
@@ -333,6 +378,11 @@ uint64_t Pool::sweep_now() {
   Entry entry(*this, From::kCall);
   const uint64_t now = uv_now(loop_);
   for (auto& kv : origins_) kv.second->sweep(now);
+  if (!shutting_down_) {
+    // Keep what the busiest moment of the last period needed, plus spares.
+    trim_slots(peak_live_ - live_requests_ + kSpareSlots);
+    peak_live_ = live_requests_;
+  }
   return audit();
 }
 
@@ -361,7 +411,7 @@ uint64_t Pool::audit() {
   // wait for its timeout (or forever); fail it now.
   for (const auto& slot : slots_) {
     Request* req = slot.get();
-    if (req->phase == Request::Phase::kInFlight && req->conn == nullptr && req->origin) {
+    if (req && req->phase == Request::Phase::kInFlight && req->conn == nullptr && req->origin) {
       req->origin->cancel(req, make_error(ErrorCode::kSocketClosed,
                                           "The request's socket was lost (found by the leak audit)"));
     }
@@ -579,6 +629,10 @@ void Pool::settle() {
     notices_batch_.clear();
   }
   settling_ = false;
+  // A burst just ended: give back the slots it grew (see kQuietTrimAbove).
+  if (live_requests_ == 0 && free_slots_.size() > kQuietTrimAbove && !shutting_down_) {
+    trim_slots(kSpareSlots);
+  }
   if (shutting_down_ && !shutdown_notified_ && all_handles_closed() && live_requests_ == 0) {
     shutdown_notified_ = true;
     sink_->on_shutdown_complete();  // may delete this; touch nothing after
@@ -606,7 +660,10 @@ void Pool::metrics(MetricsSnapshot* out) const {
     memory += sizeof(OriginPool) + o.key().capacity() + o.connection_bytes();
     out->origins.push_back(std::move(m));
   }
-  for (const auto& slot : slots_) memory += slot->capacity_bytes();
+  memory += slots_.capacity() * sizeof(slots_[0]) + spare_indices_.capacity() * sizeof(SpareIndex);
+  for (const auto& slot : slots_) {
+    if (slot) memory += slot->capacity_bytes();
+  }
   // Not yet completed nor failed: queued, waiting or in flight.
   out->pending_requests = k_pending(counters_);
   out->active_connections = active;

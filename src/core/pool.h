@@ -181,6 +181,9 @@ class Pool {
 
   Request* acquire_slot();
   void release_slot(Request* req);
+  // Frees free slots beyond `keep_free` (see kSpareSlots in pool.cc).
+  void trim_slots(size_t keep_free);
+  static void on_trimmed_timer_closed(uv_handle_t* h);
   Request* find_live(uint64_t handle) const;
   void settle();
   void maybe_finish_close();
@@ -214,8 +217,18 @@ class Pool {
   std::vector<HeaderPair> attempt_headers_;  // scratch for submit_attempt
   OriginPool* last_origin_ = nullptr;  // cache: consecutive requests to one origin
 
+  // By index (the low half of a request handle). A slot freed by
+  // trim_slots() leaves a null entry; its index goes to spare_indices_ with
+  // the generation to continue from once both its timers have closed, so a
+  // stale handle never matches the slot's next use.
   std::vector<std::unique_ptr<Request>> slots_;
   RequestList free_slots_{6};
+  struct SpareIndex {
+    uint32_t index;
+    uint32_t generation;
+  };
+  std::vector<SpareIndex> spare_indices_;
+  size_t peak_live_ = 0;   // most live requests since the last sweep
   Registry registry_{7};   // every Connection not yet freed, for the audit
 
   // Owned by Pool: the cleanup sweep. Unref'd; runs while sockets exist.

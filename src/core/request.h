@@ -48,6 +48,7 @@ struct Request {
   bool close_after = false;    // do not reuse the socket after this request
   uint8_t attempt = 0;         // 1 after the idle-socket race retry
   bool sent = false;           // this attempt's bytes were handed to a socket
+  uint8_t trim_closes = 0;     // trim_slots(): timers still closing before the slot is freed
 
   // Whole-request timeout. Owned by the slot: initialised with it, closed
   // only when the pool shuts down. timer.data == this.

@@ -57,24 +57,29 @@ void ResponseParser::begin(Response* out, bool head_request, uint64_t max_header
   complete_ = false;
   started_ = false;
   keep_alive_ = false;
-  error_.clear();
+  error_.reset();
+}
+
+const Error& ResponseParser::error() const {
+  static const Error kNone;
+  return error_ ? *error_ : kNone;
 }
 
 void ResponseParser::fail(ErrorCode code, const char* reason, const char* message) {
-  if (!error_.ok()) return;
-  error_ = make_error(code, message, reason);
+  if (error_) return;
+  error_ = std::make_unique<Error>(make_error(code, message, reason));
 }
 
 ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t* consumed) {
   *consumed = len;
-  if (!error_.ok()) return Status::kError;
+  if (error_) return Status::kError;
   if (complete_) {
     *consumed = 0;
     return Status::kComplete;
   }
   if (len > 0) started_ = true;
   llhttp_errno_t rc = llhttp_execute(&parser_, data, len);
-  if (!error_.ok()) return Status::kError;  // set by one of our callbacks
+  if (error_) return Status::kError;  // set by one of our callbacks
   if (rc == HPE_OK) return Status::kNeedMore;
   if (rc == HPE_PAUSED && complete_) {
     *consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
@@ -84,12 +89,12 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
   const char* detail = llhttp_get_error_reason(&parser_);
   std::string message = "Malformed HTTP response: ";
   message += detail ? detail : reason;
-  error_ = make_error(ErrorCode::kParse, std::move(message), reason);
+  error_ = std::make_unique<Error>(make_error(ErrorCode::kParse, std::move(message), reason));
   return Status::kError;
 }
 
 ResponseParser::Status ResponseParser::finish() {
-  if (!error_.ok()) return Status::kError;
+  if (error_) return Status::kError;
   if (complete_) return Status::kComplete;
   if (started_ && llhttp_message_needs_eof(&parser_)) {
     llhttp_errno_t rc = llhttp_finish(&parser_);
@@ -98,9 +103,10 @@ ResponseParser::Status ResponseParser::finish() {
       return Status::kComplete;
     }
   }
-  error_ = make_error(ErrorCode::kSocketClosed,
-                      started_ ? "The server closed the connection before the response was complete"
-                               : "The server closed the connection without sending a response");
+  error_ = std::make_unique<Error>(make_error(
+      ErrorCode::kSocketClosed,
+      started_ ? "The server closed the connection before the response was complete"
+               : "The server closed the connection without sending a response"));
   return Status::kError;
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "core/errors.h"
 #include "core/response.h"
@@ -48,7 +49,10 @@ class ResponseParser {
   // has_keep_alive_hint(); N may be 0, meaning "do not reuse").
   bool has_keep_alive_hint() const { return has_keep_alive_hint_; }
   uint32_t keep_alive_timeout_s() const { return keep_alive_timeout_s_; }
-  const Error& error() const { return error_; }
+  // Valid after kError (an ok Error otherwise).
+  const Error& error() const;
+  // Heap bytes held beyond the object itself (a failure's Error).
+  size_t memory_bytes() const { return error_ ? sizeof(Error) : 0; }
 
  private:
   static int on_message_begin(llhttp_t* p);
@@ -78,7 +82,9 @@ class ResponseParser {
   bool complete_ = false;
   bool started_ = false;
   bool keep_alive_ = false;
-  Error error_;
+  // Set once the response failed. Failures are rare, so a socket carries
+  // a pointer, not a whole Error, while it waits idle.
+  std::unique_ptr<Error> error_;
 };
 
 }  // namespace cpc
