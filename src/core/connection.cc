@@ -401,6 +401,9 @@ size_t Connection::memory_bytes() const {
   if (connect_) bytes += sizeof(ConnectState) + connect_->order.capacity() * sizeof(const sockaddr*);
   if (write_) bytes += sizeof(WriteState) + write_->inflight.capacity() + write_->queued.capacity();
   if (deferred_error_) bytes += sizeof(Error);
+  // The session object and its memory BIOs' buffers; OpenSSL's own SSL
+  // structures are allocated inside Node's OpenSSL and cannot be seen here.
+  if (tls_) bytes += sizeof(TlsSession) + tls_->buffered_capacity();
   return bytes;
 }
 
