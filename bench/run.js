@@ -475,8 +475,9 @@ function markdown(ctx, summary) {
         `keep-alive requests over established TLS connections.`
       : null,
     summary.idle
-      ? `Idle memory: growth of the client process's RSS (and of its JS heap in use) from a warmed-up, ` +
-        `garbage-collected baseline to after ${summary.idle.sockets.toLocaleString('en-US')} concurrent requests ` +
+      ? `Idle memory: growth of the client process's RSS (and of its JS heap in use) from a baseline ` +
+        `(a throwaway client of the same kind ran the same burst first and was closed, so one-time process ` +
+        `costs such as optimised code are not counted per socket; then GC) to after ${summary.idle.sockets.toLocaleString('en-US')} concurrent requests ` +
         `have left that many keep-alive sockets idle (GC again), ÷ the sockets the server saw open; ` +
         `medians of ${ctx.idleRounds} runs, each in a fresh process. "(warmup())": the sockets opened by ` +
         `pool.warmup(url, n), without a request.`
