@@ -153,21 +153,24 @@ function requestBody(body, init) {
 
 function checkHandler(handler, method, upgrade) {
   if (typeof handler.onRequestStart === 'function') return;
-  for (const name of ['onConnect', 'onError']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
+  if (typeof handler.onConnect !== 'function') throw invalidArg('invalid onConnect method');
+  if (typeof handler.onError !== 'function') throw invalidArg('invalid onError method');
   if (upgrade || method === 'CONNECT') return;
-  for (const name of ['onHeaders', 'onData', 'onComplete']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
+  if (typeof handler.onHeaders !== 'function') throw invalidArg('invalid onHeaders method');
+  if (typeof handler.onData !== 'function') throw invalidArg('invalid onData method');
+  if (typeof handler.onComplete !== 'function') throw invalidArg('invalid onComplete method');
 }
+
 
 // undici's timeouts, as one bound for the whole request: their sum, 0 (no
 // bound) when either is 0, undefined (the pool's) when neither is set.
 function requestTimeout({ headersTimeout, bodyTimeout }) {
   if (headersTimeout == null && bodyTimeout == null) return undefined;
-  for (const [name, v] of [['headersTimeout', headersTimeout], ['bodyTimeout', bodyTimeout]]) {
-    if (v != null && (!Number.isFinite(v) || v < 0)) throw invalidArg(`invalid ${name}`);
+  if (headersTimeout != null && (!Number.isFinite(headersTimeout) || headersTimeout < 0)) {
+    throw invalidArg('invalid headersTimeout');
+  }
+  if (bodyTimeout != null && (!Number.isFinite(bodyTimeout) || bodyTimeout < 0)) {
+    throw invalidArg('invalid bodyTimeout');
   }
   if (headersTimeout === 0 || bodyTimeout === 0) return 0;
   return (headersTimeout ?? 0) + (bodyTimeout ?? 0);
