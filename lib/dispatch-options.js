@@ -21,8 +21,12 @@ function unsupported(message) {
   return createPoolError('ERR_POOL_UNSUPPORTED', message);
 }
 
-// Normalized origins by opts.origin string ('http://h:1/' -> 'http://h:1').
+// Normalized origins by opts.origin string ('http://h:1/' -> 'http://h:1'),
+// each with the request URLs built from it by path: a dispatch for a path
+// seen before passes execute() the same URL string as last time, whose hash
+// is already computed, instead of a new concatenation to flatten and hash.
 const ORIGIN_CACHE_LIMIT = 256;
+const URL_CACHE_LIMIT = 512;
 const origins = new Map();
 
 function originOf(value) {
@@ -30,21 +34,33 @@ function originOf(value) {
     throw invalidArg('opts.origin must be a non-empty string or URL.');
   }
   const key = String(value);
-  let origin = origins.get(key);
-  if (origin !== undefined) return origin;
+  let entry = origins.get(key);
+  if (entry !== undefined) return entry;
   let url;
   try {
     url = new URL(key);
   } catch {
     throw createPoolError('ERR_INVALID_URL', `Invalid origin ${JSON.stringify(key)}`, { url: key });
   }
-  origin = url.origin;
+  const origin = url.origin;
   if (origin === 'null') {
     throw createPoolError('ERR_INVALID_URL', `Invalid origin ${JSON.stringify(key)}: unsupported scheme ${url.protocol}`, { url: key });
   }
   if (origins.size >= ORIGIN_CACHE_LIMIT) origins.clear();
-  origins.set(key, origin);
-  return origin;
+  entry = { origin, urls: new Map() };
+  origins.set(key, entry);
+  return entry;
+}
+
+function urlOf(entry, path) {
+  const { urls } = entry;
+  let url = urls.get(path);
+  if (url === undefined) {
+    url = entry.origin + path;
+    if (urls.size >= URL_CACHE_LIMIT) urls.clear();
+    urls.set(path, url);
+  }
+  return url;
 }
 
 function appendQuery(path, query) {
@@ -153,21 +169,24 @@ function requestBody(body, init) {
 
 function checkHandler(handler, method, upgrade) {
   if (typeof handler.onRequestStart === 'function') return;
-  for (const name of ['onConnect', 'onError']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
+  if (typeof handler.onConnect !== 'function') throw invalidArg('invalid onConnect method');
+  if (typeof handler.onError !== 'function') throw invalidArg('invalid onError method');
   if (upgrade || method === 'CONNECT') return;
-  for (const name of ['onHeaders', 'onData', 'onComplete']) {
-    if (typeof handler[name] !== 'function') throw invalidArg(`invalid ${name} method`);
-  }
+  if (typeof handler.onHeaders !== 'function') throw invalidArg('invalid onHeaders method');
+  if (typeof handler.onData !== 'function') throw invalidArg('invalid onData method');
+  if (typeof handler.onComplete !== 'function') throw invalidArg('invalid onComplete method');
 }
+
 
 // undici's timeouts, as one bound for the whole request: their sum, 0 (no
 // bound) when either is 0, undefined (the pool's) when neither is set.
 function requestTimeout({ headersTimeout, bodyTimeout }) {
   if (headersTimeout == null && bodyTimeout == null) return undefined;
-  for (const [name, v] of [['headersTimeout', headersTimeout], ['bodyTimeout', bodyTimeout]]) {
-    if (v != null && (!Number.isFinite(v) || v < 0)) throw invalidArg(`invalid ${name}`);
+  if (headersTimeout != null && (!Number.isFinite(headersTimeout) || headersTimeout < 0)) {
+    throw invalidArg('invalid headersTimeout');
+  }
+  if (bodyTimeout != null && (!Number.isFinite(bodyTimeout) || bodyTimeout < 0)) {
+    throw invalidArg('invalid bodyTimeout');
   }
   if (headersTimeout === 0 || bodyTimeout === 0) return 0;
   return (headersTimeout ?? 0) + (bodyTimeout ?? 0);
@@ -197,8 +216,8 @@ function toExecuteCall(opts, token) {
     throw invalidArg('path must be an absolute URL or start with a slash');
   }
   if (INVALID_PATH.test(path)) throw invalidArg('invalid request path');
-  const origin = originOf(opts.origin);
-  const url = origin + (opts.query ? appendQuery(path, opts.query) : path);
+  const entry = originOf(opts.origin);
+  const url = opts.query ? entry.origin + appendQuery(path, opts.query) : urlOf(entry, path);
   const init = {
     method,
     headers: requestHeaders(opts.headers),

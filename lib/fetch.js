@@ -148,8 +148,23 @@ function normalize(input, init) {
   if (init != null && typeof init !== 'object') {
     throw new TypeError('Failed to construct \'Request\': cannot convert init to a dictionary.');
   }
+  if (init == null && typeof input === 'string') {
+    // fetch(url): nothing to check but the URL, and a headers record with a
+    // fixed shape (no user-supplied names, so no null prototype is needed).
+    return {
+      url: parseUrl(input),
+      method: 'GET',
+      headers: { accept: '*/*', 'accept-encoding': 'gzip, deflate, br' },
+      body: null,
+      pending: null,
+      replayable: true,
+      signal: null,
+      redirect: 'follow',
+      timeout: undefined,
+    };
+  }
   const options = init == null ? {} : init;
-  const fromRequest = isRequest(input) ? input : null;
+  const fromRequest = typeof input !== 'string' && isRequest(input) ? input : null;
   const url = parseUrl(fromRequest ? fromRequest.url : input);
   const method = options.method !== undefined ? normalizeMethod(options.method)
     : fromRequest ? fromRequest.method : 'GET';
@@ -259,22 +274,52 @@ function headersInit(headers) {
   return pairs;
 }
 
-// The global Response, built in one step from the whole body. url and
-// redirected are own properties: the constructor cannot set them.
+// The Response class pool.fetch returns: the global Response with `url` and
+// `redirected` answered from the request (the constructor cannot set them).
+// Getters on a subclass's prototype, as the platform's own Response has them,
+// rather than a defineProperty per response (a runtime call and a map
+// migration of every Response). Made on first use: globalThis.Response is
+// read only when a response is built.
+let FetchResponse = null;
+
+function fetchResponseClass() {
+  const Base = globalThis.Response;
+  FetchResponse = class Response extends Base {
+    #url;
+    #redirected;
+
+    constructor(body, init, url, redirected) {
+      super(body, init);
+      this.#url = url;
+      this.#redirected = redirected;
+    }
+
+    get url() {
+      return this.#url;
+    }
+
+    get redirected() {
+      return this.#redirected;
+    }
+  };
+  return FetchResponse;
+}
+
+// The global Response, built in one step from the whole body.
 function makeResponse(res, body, url, redirected) {
+  const Class = FetchResponse || fetchResponseClass();
   const status = res.statusCode;
   const inRange = status >= 200 && status <= 599;
   const headers = headersInit(res.headers);
   let response;
   try {
-    response = new Response(body, { status: inRange ? status : 200, statusText: res.statusMessage, headers });
+    response = new Class(body, { status: inRange ? status : 200, statusText: res.statusMessage, headers },
+      url, redirected);
   } catch {
     // A reason phrase the constructor refuses (it allows fewer bytes than
     // HTTP/1.1 does): keep everything else.
-    response = new Response(body, { status: inRange ? status : 200, headers });
+    response = new Class(body, { status: inRange ? status : 200, headers }, url, redirected);
   }
-  Object.defineProperty(response, 'url', { value: url, enumerable: true });
-  if (redirected) Object.defineProperty(response, 'redirected', { value: true, enumerable: true });
   if (!inRange) {
     Object.defineProperty(response, 'status', { value: status, enumerable: true });
     Object.defineProperty(response, 'ok', { value: false, enumerable: true });
