@@ -67,16 +67,16 @@ function idleVariants(clients) {
 // first response (the fresh client has opened its sockets and done its TLS handshakes).
 const PROFILES = {
   full: { rounds: 7, firstWarmupMs: 2500, warmupMs: 300, durationMs: 1000, idleRounds: 3 },
-  quick: { rounds: 3, firstWarmupMs: 1200, warmupMs: 100, durationMs: 300, idleRounds: 1 },
+  quick: { rounds: 2, firstWarmupMs: 800, warmupMs: 80, durationMs: 200, idleRounds: 1 },
 };
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick               3 short rounds (under a minute)
+  --quick               2 short rounds (under a minute)
   --update-docs         also write docs/bench-chart.svg (the README's chart)
-  --rounds N            rounds of every scenario and client (default 7, quick 3)
-  --duration MS         measured time per run (default 1000, quick 300)
-  --warmup MS           unmeasured time before it, after the sockets are open (default 300, quick 100)
-  --first-warmup MS     ... in a client process's first run (default 2500, quick 1200)
+  --rounds N            rounds of every scenario and client (default 7, quick 2)
+  --duration MS         measured time per run (default 1000, quick 200)
+  --warmup MS           unmeasured time before it, after the sockets are open (default 300, quick 80)
+  --first-warmup MS     ... in a client process's first run (default 2500, quick 800)
   --idle-sockets N      idle sockets for the RSS scenario (default 1000; 0 skips it)
   --idle-rounds N       rounds of the RSS scenario (default 3, quick 1)
   --clients a,b         subset of: ${CLIENTS.join(', ')}
