@@ -80,13 +80,9 @@ uint64_t parse_retry_after_ms(std::string_view v, int64_t now_unix_ms) {
   if (v.empty()) return 0;
   if (v[0] >= '0' && v[0] <= '9') {
     // delay-seconds; more than 9 digits is past any maxDelayMs anyway.
-    if (v.size() > 9) return 0;
-    uint64_t n = 0;
-    for (char c : v) {
-      if (c < '0' || c > '9') return 0;
-      n = n * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return n * 1000;
+    unsigned n = 0;
+    if (v.size() > 9 || !digits(v, 0, v.size(), &n)) return 0;
+    return static_cast<uint64_t>(n) * 1000;
   }
   int64_t at_s = 0;
   if (!parse_imf_fixdate(v, &at_s)) return 0;
@@ -204,11 +200,7 @@ bool Balancer::budget_allows() {
   return true;
 }
 
-bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
-  if (e.removed) return false;
-  // With probes on, a dead endpoint gets nothing but probes until one
-  // succeeds, whatever its breaker says.
-  if (e.stats.health == Health::kDead && config_.probe_interval_ms > 0) return false;
+bool Balancer::breaker_admits(const Endpoint& e, uint64_t now_ms) const {
   switch (e.stats.breaker) {
     case Breaker::kClosed:
       return true;
@@ -220,6 +212,14 @@ bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
       return !e.half_open_probe;  // one request only
   }
   return false;
+}
+
+bool Balancer::eligible(const Endpoint& e, uint64_t now_ms) const {
+  if (e.removed) return false;
+  // With probes on, a dead endpoint gets nothing but probes until one
+  // succeeds, whatever its breaker says.
+  if (e.stats.health == Health::kDead && config_.probe_interval_ms > 0) return false;
+  return breaker_admits(e, now_ms);
 }
 
 int Balancer::pick(const Request* req) {
@@ -483,8 +483,7 @@ void Balancer::send_probes() {
     if (e.removed || e.probe_inflight) continue;
     // The breaker decides for probes too (API.md): nothing while open; once
     // cooled down the probe may be the one half-open request.
-    if (e.stats.breaker == Breaker::kOpen && now - e.opened_at_ms < config_.breaker_cooldown_ms) continue;
-    if (e.stats.breaker == Breaker::kHalfOpen && e.half_open_probe) continue;
+    if (!breaker_admits(e, now)) continue;
     e.probe_inflight = true;
     if (!pool_->start_probe(this, static_cast<int32_t>(i), config_)) e.probe_inflight = false;
   }

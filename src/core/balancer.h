@@ -152,6 +152,9 @@ class Balancer {
   static void on_probe_timer(uv_timer_t* t);
   static void on_timer_closed_cb(uv_handle_t* h);
   int pick(const Request* req);
+  // What the breaker alone allows at `now_ms` (requests and probes alike):
+  // closed yes, open once cooled down, half-open while its one request is free.
+  bool breaker_admits(const Endpoint& e, uint64_t now_ms) const;
   bool eligible(const Endpoint& e, uint64_t now_ms) const;
   void record(Endpoint& e, const Request* req, bool failed, const Error& err, double ms);
   void set_health(Endpoint& e, Health to, const char* reason);
