@@ -13,31 +13,76 @@ const kTargets = Symbol('kTargets');
 const kSettle = Symbol('kSettle');
 
 // Entry layout of the native ResultBatch (src/addon/result_batch.h).
-const FIELDS = 12;
+const FIELDS = 13;
 
 // Node's IncomingMessage rules: these keep their first value only.
 const KEEP_FIRST = new Set(['content-type', 'content-length', 'user-agent', 'referer', 'host',
   'authorization', 'proxy-authorization', 'if-modified-since', 'if-unmodified-since', 'from',
   'location', 'max-forwards', 'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires']);
 
-// "name\0value\0..." (names lower-case) -> headers object by Node's rules:
-// set-cookie an array, cookie joined with '; ', others with ', '.
+// Adds one header to a headers object by Node's rules: set-cookie an array,
+// cookie joined with '; ', others with ', ', KEEP_FIRST ones their first value.
+function addHeader(headers, name, value) {
+  const prior = headers[name];
+  if (prior === undefined) {
+    headers[name] = name === 'set-cookie' ? [value] : value;
+  } else if (name === 'set-cookie') {
+    prior.push(value);
+  } else if (!KEEP_FIRST.has(name)) {
+    headers[name] = prior + (name === 'cookie' ? '; ' : ', ') + value;
+  }
+}
+
+// "name\0value\0..." (names lower-case) -> headers object.
 function parseHeaderBlock(block) {
   const headers = {};
   if (block.length === 0) return headers;
   const parts = block.split('\0');
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const name = parts[i];
-    const value = parts[i + 1];
-    const prior = headers[name];
-    if (prior === undefined) {
-      headers[name] = name === 'set-cookie' ? [value] : value;
-    } else if (name === 'set-cookie') {
-      prior.push(value);
-    } else if (!KEEP_FIRST.has(name)) {
-      headers[name] = prior + (name === 'cookie' ? '; ' : ', ') + value;
+  for (let i = 0; i + 1 < parts.length; i += 2) addHeader(headers, parts[i], parts[i + 1]);
+  return headers;
+}
+
+// A header shape (src/addon/header_shapes.h): the names of a response's
+// headers, in order, sent once; later responses of that shape carry only
+// their values. `template` has the names as keys, in order, so a copy of it
+// already has the final object layout and each value is a store to an
+// existing field with an interned key.
+function makeShape(block) {
+  const names = block === '' ? [] : block.split('\0');
+  // Names that repeat, set-cookie (an array) and __proto__ (not a plain key)
+  // take the general path, header by header.
+  const plain = new Set(names).size === names.length && !names.includes('set-cookie') &&
+    !names.includes('__proto__');
+  const template = {};
+  if (plain) for (const name of names) template[name] = undefined;
+  return { names, plain, template };
+}
+
+// "value\0value...\0value" in the shape's name order -> headers object.
+// indexOf and substring stay in generated code; split() would call into the
+// runtime and allocate an array of parts.
+function shapedHeaders(shape, block) {
+  const { names } = shape;
+  const last = names.length - 1;
+  if (last < 0) return {};
+  let start = 0;
+  if (shape.plain) {
+    const headers = { ...shape.template };
+    for (let i = 0; i < last; i++) {
+      const end = block.indexOf('\0', start);
+      headers[names[i]] = block.substring(start, end);
+      start = end + 1;
     }
+    headers[names[last]] = block.substring(start);
+    return headers;
   }
+  const headers = {};
+  for (let i = 0; i < last; i++) {
+    const end = block.indexOf('\0', start);
+    addHeader(headers, names[i], block.substring(start, end));
+    start = end + 1;
+  }
+  addHeader(headers, names[last], block.substring(start));
   return headers;
 }
 
@@ -163,7 +208,7 @@ function makeEmitter(poolRef) {
 // Reads one ResultBatch (src/addon/result_batch.h) and settles its promises.
 function makeBatchReader(settle) {
   return function onBatch(count, extras) {
-    const { meta, bytes } = settle;
+    const { meta, bytes, shapes } = settle;
     for (let i = 0; i < count; i++) {
       const m = i * FIELDS;
       const slot = meta[m];
@@ -187,8 +232,14 @@ function makeBatchReader(settle) {
         statusMessage = messageLength === 2 && bytes[offset] === 79 && bytes[offset + 1] === 75
           ? 'OK'
           : bytes.toString('latin1', offset, offset + messageLength);
-        headers = parseHeaderBlock(
-          bytes.toString('latin1', offset + messageLength, offset + messageLength + headerLength));
+        const block = bytes.toString('latin1', offset + messageLength, offset + messageLength + headerLength);
+        const shapeId = meta[m + 12];
+        if (shapeId >= 0) {
+          const shape = shapes[shapeId] || (shapes[shapeId] = makeShape(settle.shapeNames(shapeId)));
+          headers = shapedHeaders(shape, block);
+        } else {
+          headers = parseHeaderBlock(block);
+        }
         bodyStart += messageLength + headerLength;
       } else {
         const block = extras[-headerLength - 1];
@@ -269,7 +320,8 @@ class ConnectionPoolCore extends EventEmitter {
     // Promise settlers by request slot; a slot is reused only after its
     // result was delivered, so an index is never shared by two live requests.
     // url: the href of each slot's request, read only when it fails.
-    this[kSettle] = { resolve: [], reject: [], url: [] };
+    // shapes: header shapes by id (makeShape), filled on first sight.
+    this[kSettle] = { resolve: [], reject: [], url: [], shapes: [], shapeNames: undefined };
     // The core calls emit only for events someone listens to, and onBatch
     // once per batch of finished requests.
     // The native side holds its callbacks in persistent references: through
@@ -278,6 +330,11 @@ class ConnectionPoolCore extends EventEmitter {
     this[kNative] = new binding.NativePool(resolved, makeEmitter(new WeakRef(this)),
       makeBatchReader(this[kSettle]));
     const [meta, bytes] = this[kNative].arena();
+    // Through a WeakRef: the reader (held by the native side) must not hold
+    // the native object, or neither could ever be collected. It is alive
+    // whenever a batch is read: the native side holds it while work is out.
+    const nativeRef = new WeakRef(this[kNative]);
+    this[kSettle].shapeNames = (id) => nativeRef.deref().headerShape(id);
     this[kSettle].meta = new Float64Array(meta);
     this[kSettle].bytes = Buffer.from(bytes);
     this.#watchListeners();
@@ -315,9 +372,16 @@ class ConnectionPoolCore extends EventEmitter {
     return this;
   }
 
+  // The URL string of the last call and its target: a service calling one
+  // endpoint with a URL it builds per call (`base + path`) pays a string
+  // compare, not a hash of a fresh string.
+  #lastUrl = undefined;
+  #lastTarget = undefined;
+
   // Parsed and registered with the core once per URL string: execute()
   // then passes one number instead of five strings.
   #target(url) {
+    if (typeof url === 'string' && url === this.#lastUrl) return this.#lastTarget;
     const key = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
     const cache = this[kTargets];
     let t = key === undefined ? undefined : cache.get(key);
@@ -329,9 +393,15 @@ class ConnectionPoolCore extends EventEmitter {
         // or a service calling unique URLs (/item/<id>) grows without bound.
         cache.clear();
         this[kNative].clearTargets();
+        this.#lastUrl = undefined;
       }
       t.id = this[kNative].registerTarget(t.origin, t.host, t.port, t.https, t.target, t.hostHeader);
       cache.set(key, t);
+    }
+    // Strings only: a URL object may change after the call.
+    if (typeof url === 'string') {
+      this.#lastUrl = url;
+      this.#lastTarget = t;
     }
     return t;
   }

@@ -171,6 +171,7 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Execute>("execute"),
                          InstanceMethod<&PoolWrap::ClearTargets>("clearTargets"),
                          InstanceMethod<&PoolWrap::Arena>("arena"),
+                         InstanceMethod<&PoolWrap::HeaderShape>("headerShape"),
                          InstanceMethod<&PoolWrap::Abort>("abort"),
                          InstanceMethod<&PoolWrap::Warmup>("warmup"),
                          InstanceMethod<&PoolWrap::Close>("close"),
@@ -244,6 +245,18 @@ Napi::Value PoolWrap::Arena(const Napi::CallbackInfo& info) {
     out.Set(1u, bridge_->batch_.bytes_buffer());
   }
   return out;
+}
+
+// headerShape(id) -> "name\0name..." of a header shape the batch used, or
+// undefined (header_shapes.h). JS asks once per shape and keeps the answer.
+Napi::Value PoolWrap::HeaderShape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string names;
+  if (!bridge_ || !info[0].IsNumber() ||
+      !bridge_->batch_.shapes().names(info[0].As<Napi::Number>().Int32Value(), &names)) {
+    return env.Undefined();
+  }
+  return Napi::String::New(env, names);
 }
 
 // execute(targetId, method|undefined, headers[]|undefined, body, timeout) -> handle

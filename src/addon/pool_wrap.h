@@ -76,6 +76,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Execute(const Napi::CallbackInfo& info);
   Napi::Value ClearTargets(const Napi::CallbackInfo& info);
   Napi::Value Arena(const Napi::CallbackInfo& info);
+  Napi::Value HeaderShape(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Warmup(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -50,10 +50,18 @@ bool ResultBatch::add(Napi::Env env, cpc::Request* req, Napi::Value error) {
   }
   const cpc::Response& r = req->response;
   const size_t message_len = r.status_message.size();
-  size_t header_len = 0;
-  for (const cpc::HeaderSpan& h : r.headers) header_len += h.name_length + h.value_length + 2;
+  size_t name_bytes = 0;
+  size_t value_bytes = 0;
+  for (const cpc::HeaderSpan& h : r.headers) {
+    name_bytes += h.name_length;
+    value_bytes += h.value_length;
+  }
+  const size_t count = r.headers.size();
+  const size_t named_len = name_bytes + value_bytes + 2 * count;
   const bool inline_body = r.body.size() <= kInlineBodyLimit;
-  const bool inline_headers = message_len + header_len <= kArenaBytes / 2;
+  const bool inline_headers = message_len + named_len <= kArenaBytes / 2;
+  const int shape = inline_headers ? shapes_.find_or_add(r) : -1;
+  const size_t header_len = shape >= 0 ? value_bytes + (count > 0 ? count - 1 : 0) : named_len;
   size_t need = (inline_headers ? message_len + header_len : 0) + (inline_body ? r.body.size() : 0);
   if (used_ + need > kArenaBytes) {
     if (count_ > 0) return false;  // flush first; an empty batch always fits
@@ -66,17 +74,27 @@ bool ResultBatch::add(Napi::Env env, cpc::Request* req, Napi::Value error) {
   m[5] = ms(req->start_ns, req->first_byte_ns);
   m[6] = ms(req->start_ns, req->done_ns);
   m[7] = static_cast<double>(used_);
+  m[12] = shape;
   uint8_t* out = bytes_ + used_;
   if (inline_headers) {
     memcpy(out, r.status_message.data(), message_len);
     out += message_len;
-    for (const cpc::HeaderSpan& h : r.headers) {
-      memcpy(out, r.header_bytes.data() + h.name_offset, h.name_length);
-      out += h.name_length;
-      *out++ = 0;
-      memcpy(out, r.header_bytes.data() + h.value_offset, h.value_length);
-      out += h.value_length;
-      *out++ = 0;
+    if (shape >= 0) {
+      for (size_t i = 0; i < count; i++) {
+        const cpc::HeaderSpan& h = r.headers[i];
+        if (i > 0) *out++ = 0;
+        memcpy(out, r.header_bytes.data() + h.value_offset, h.value_length);
+        out += h.value_length;
+      }
+    } else {
+      for (const cpc::HeaderSpan& h : r.headers) {
+        memcpy(out, r.header_bytes.data() + h.name_offset, h.name_length);
+        out += h.name_length;
+        *out++ = 0;
+        memcpy(out, r.header_bytes.data() + h.value_offset, h.value_length);
+        out += h.value_length;
+        *out++ = 0;
+      }
     }
     m[8] = static_cast<double>(message_len);
     m[9] = static_cast<double>(header_len);
@@ -88,7 +106,10 @@ bool ResultBatch::add(Napi::Env env, cpc::Request* req, Napi::Value error) {
       block.append(r.header_bytes, h.value_offset, h.value_length).push_back('\0');
     }
     m[8] = static_cast<double>(message_len);
-    m[9] = -1.0 - push_extra(env, Napi::String::New(env, block));  // JS slices it
+    // latin1, like the inline path (values may carry obs-text bytes).
+    napi_value str;
+    napi_create_string_latin1(env, block.data(), block.size(), &str);
+    m[9] = -1.0 - push_extra(env, Napi::Value(env, str));  // JS slices it
   }
   if (inline_body) {
     memcpy(out, r.body.data(), r.body.size());

@@ -12,8 +12,10 @@
 //   0 slot  1 status (-1: error)  2 reused  3 queued  4 connect  5 ttfb
 //   6 total  7 byte offset  8 status-message length  9 header-block length
 //   (or -(extras index + 1))  10 body length (or -(extras index + 1))
-//   11 extras index of the error (errors only)
-// The header block is "name\0value\0..." with lower-case names.
+//   11 extras index of the error (errors only)  12 header shape (-1: none)
+// With a header shape (header_shapes.h) the header block is the values only,
+// "value\0value\0...value", in the shape's name order; without one it is
+// "name\0value\0..." with lower-case names.
 #pragma once
 
 #include <napi.h>
@@ -21,13 +23,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "addon/header_shapes.h"
 #include "core/request.h"
 
 namespace cpc_addon {
 
 class ResultBatch {
  public:
-  static constexpr size_t kFields = 12;
+  static constexpr size_t kFields = 13;
   // Per pool, so kept small: a bigger batch is delivered in several calls.
   static constexpr size_t kMaxEntries = 256;
   static constexpr size_t kArenaBytes = 64 * 1024;
@@ -45,6 +48,7 @@ class ResultBatch {
   bool add(Napi::Env env, cpc::Request* req, Napi::Value error);
   // The extras array, or undefined when no entry needed one.
   Napi::Value extras(Napi::Env env) const;
+  const HeaderShapes& shapes() const { return shapes_; }
 
  private:
   uint32_t push_extra(Napi::Env env, Napi::Value v);
@@ -57,6 +61,7 @@ class ResultBatch {
   size_t used_ = 0;
   napi_value extras_ = nullptr;  // valid within one deliver() handle scope
   uint32_t extras_count_ = 0;
+  HeaderShapes shapes_;
 };
 
 }  // namespace cpc_addon
