@@ -53,3 +53,23 @@ test('1,300 unique URLs keep the native target registry bounded (ids < 512)', as
   expect((await pool.execute(srv.url('/item/0'))).statusCode).toBe(200);
   expect(pool.getMetrics().failedRequests).toBe(0);
 });
+
+test('the remembered last URL never outlives a registry clear made by URL objects', async () => {
+  // execute() remembers the last URL string and its native target id. Clearing
+  // the registry (past 512 targets) hands the ids out again from 0, so the
+  // remembered one must be forgotten with it, even when the URLs that forced
+  // the clear were URL objects, which are never remembered.
+  const srv = res.server(await startHttpServer());
+  const pool = res.pool({ maxSockets: 8 });
+  const first = srv.url('/remembered');
+  expect(JSON.parse((await pool.execute(first)).body).url).toBe('/remembered');
+  for (let start = 0; start < 600; start += 100) {
+    const batch = [];
+    for (let i = start; i < start + 100; i++) batch.push(pool.execute(new URL(srv.url(`/object/${i}`))));
+    expect((await Promise.all(batch)).every((r) => r.statusCode === 200)).toBe(true);
+  }
+  expect(ids.filter((id) => id === 0).length).toBeGreaterThanOrEqual(2);
+  // The same string again (equal, not the same object as before or after).
+  expect(JSON.parse((await pool.execute(`${first}`)).body).url).toBe('/remembered');
+  expect(JSON.parse((await pool.execute(first)).body).url).toBe('/remembered');
+});
