@@ -173,7 +173,7 @@ void Pool::execute(const ExecuteArgs& a, uint64_t* handle) {
   spec.keep_alive = config_.keep_alive;
   RequestTraits traits;
   Error err;
-  if (!write_request_head(spec, &req->head, &traits, &err)) return reject_now(req, std::move(err));
+  if (!head_cache_.write(spec, &req->head, &traits, &err)) return reject_now(req, std::move(err));
   req->body.assign(a.body ? a.body : "", a.body_length);
   req->idempotent = traits.idempotent;
   req->head_request = traits.head;

@@ -238,6 +238,7 @@ class Pool {
   int open_handles_ = 0;   // pool-owned handles (sweep + slot timers) not yet closed
 
   Counters counters_;
+  RequestHeadCache head_cache_;  // execute()'s heads
   uint64_t last_connection_id_ = 0;
   uint64_t open_sockets_ = 0;  // connecting + active + idle, all origins
   size_t live_requests_ = 0;

@@ -178,4 +178,56 @@ bool write_request_head(const RequestSpec& spec, std::string* out, RequestTraits
   return true;
 }
 
+bool RequestHeadCache::matches(const RequestSpec& spec) const {
+  if (!valid_ || spec.body_length != body_length_ || spec.keep_alive != keep_alive_ ||
+      spec.header_count * 2 != header_lengths_.size() || spec.method != method_ ||
+      spec.target != target_ || spec.host_header != host_header_) {
+    return false;
+  }
+  const std::string_view bytes(header_bytes_);
+  size_t at = 0;
+  for (size_t i = 0; i < spec.header_count; i++) {
+    const HeaderPair& h = spec.headers[i];
+    if (h.name.size() != header_lengths_[2 * i] || h.value.size() != header_lengths_[2 * i + 1] ||
+        bytes.substr(at, h.name.size()) != h.name ||
+        bytes.substr(at + h.name.size(), h.value.size()) != h.value) {
+      return false;
+    }
+    at += h.name.size() + h.value.size();
+  }
+  return true;
+}
+
+void RequestHeadCache::remember(const RequestSpec& spec, const std::string& head,
+                                const RequestTraits& traits) {
+  valid_ = true;
+  keep_alive_ = spec.keep_alive;
+  body_length_ = spec.body_length;
+  method_.assign(spec.method);
+  target_.assign(spec.target);
+  host_header_.assign(spec.host_header);
+  header_bytes_.clear();
+  header_lengths_.clear();
+  for (size_t i = 0; i < spec.header_count; i++) {
+    const HeaderPair& h = spec.headers[i];
+    header_bytes_.append(h.name).append(h.value);
+    header_lengths_.push_back(static_cast<uint32_t>(h.name.size()));
+    header_lengths_.push_back(static_cast<uint32_t>(h.value.size()));
+  }
+  head_.assign(head);
+  traits_ = traits;
+}
+
+bool RequestHeadCache::write(const RequestSpec& spec, std::string* out, RequestTraits* traits,
+                             Error* err) {
+  if (matches(spec)) {
+    out->assign(head_);
+    *traits = traits_;
+    return true;
+  }
+  if (!write_request_head(spec, out, traits, err)) return false;
+  remember(spec, *out, *traits);
+  return true;
+}
+
 }  // namespace cpc

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/errors.h"
 
@@ -37,6 +38,31 @@ struct RequestTraits {
 // (kInvalidArg or kUnsupported) when the request cannot be sent.
 bool write_request_head(const RequestSpec& spec, std::string* out, RequestTraits* traits,
                         Error* err);
+
+// write_request_head() with a memo of the last head it wrote: a service
+// repeating one call (same method, target, headers and body length) gets a
+// copy of the head it already validated and serialised. Failures are never
+// remembered. One per pool; allocates only when a new head is longer than
+// any before.
+class RequestHeadCache {
+ public:
+  bool write(const RequestSpec& spec, std::string* out, RequestTraits* traits, Error* err);
+
+ private:
+  bool matches(const RequestSpec& spec) const;
+  void remember(const RequestSpec& spec, const std::string& head, const RequestTraits& traits);
+
+  bool valid_ = false;
+  bool keep_alive_ = true;
+  size_t body_length_ = 0;
+  std::string method_;
+  std::string target_;
+  std::string host_header_;
+  std::string header_bytes_;              // names and values back to back
+  std::vector<uint32_t> header_lengths_;  // name, value, name, value...
+  std::string head_;
+  RequestTraits traits_;
+};
 
 bool is_token(std::string_view s);
 bool is_valid_header_value(std::string_view s);

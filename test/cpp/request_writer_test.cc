@@ -276,5 +276,87 @@ TEST(RequestWriter, TokenAndValueHelpers) {
   EXPECT_FALSE(is_valid_header_value("a\x01"));
 }
 
+
+// RequestHeadCache must answer exactly as write_request_head() would, for
+// whatever sequence of requests: every key field changes the head.
+struct CacheCase {
+  std::string method = "GET";
+  std::string target = "/a";
+  std::string host = "example.com:8080";
+  std::vector<std::pair<std::string, std::string>> headers;
+  size_t body_length = 0;
+  bool keep_alive = true;
+};
+
+Built through(RequestHeadCache& cache, const CacheCase& c, bool cached) {
+  std::vector<HeaderPair> pairs;
+  for (const auto& [n, v] : c.headers) pairs.push_back(HeaderPair{n, v});
+  RequestSpec spec;
+  spec.method = c.method;
+  spec.target = c.target;
+  spec.host_header = c.host;
+  spec.headers = pairs.data();
+  spec.header_count = pairs.size();
+  spec.body_length = c.body_length;
+  spec.keep_alive = c.keep_alive;
+  Built b;
+  b.ok = cached ? cache.write(spec, &b.head, &b.traits, &b.err)
+                : write_request_head(spec, &b.head, &b.traits, &b.err);
+  return b;
+}
+
+TEST(RequestHeadCache, EveryFieldOfTheRequestIsPartOfTheKey) {
+  std::vector<CacheCase> cases(1);
+  auto vary = [&](auto change) {
+    CacheCase c = cases.front();
+    change(c);
+    cases.push_back(c);
+  };
+  vary([](CacheCase& c) { c.method = "HEAD"; });
+  vary([](CacheCase& c) { c.method = "POST"; });
+  vary([](CacheCase& c) { c.target = "/b"; });
+  vary([](CacheCase& c) { c.host = "example.com:8081"; });
+  vary([](CacheCase& c) { c.headers = {{"x-a", "bc"}}; });
+  vary([](CacheCase& c) { c.headers = {{"x-ab", "c"}}; });  // same bytes, other cut
+  vary([](CacheCase& c) { c.headers = {{"x-a", "bd"}}; });
+  vary([](CacheCase& c) { c.headers = {{"x-a", "bc"}, {"x-a", "bc"}}; });
+  vary([](CacheCase& c) { c.headers = {{"connection", "close"}}; });
+  vary([](CacheCase& c) { c.body_length = 3; });
+  vary([](CacheCase& c) { c.keep_alive = false; });
+  RequestHeadCache cache;
+  // Each case after each other case, and each twice in a row.
+  for (size_t i = 0; i < cases.size(); i++) {
+    for (size_t j = 0; j < cases.size(); j++) {
+      for (const CacheCase* c : {&cases[i], &cases[j], &cases[j]}) {
+        Built want = through(cache, *c, false);
+        Built got = through(cache, *c, true);
+        ASSERT_TRUE(got.ok) << got.err.message;
+        EXPECT_EQ(got.head, want.head) << "case " << i << " then " << j;
+        EXPECT_EQ(got.traits.idempotent, want.traits.idempotent);
+        EXPECT_EQ(got.traits.head, want.traits.head);
+        EXPECT_EQ(got.traits.close_after, want.traits.close_after);
+      }
+    }
+  }
+}
+
+TEST(RequestHeadCache, NeverServesARequestThatFailsValidation) {
+  RequestHeadCache cache;
+  CacheCase good;
+  ASSERT_TRUE(through(cache, good, true).ok);
+  CacheCase bad = good;
+  bad.headers = {{"x-bad", "a\r\nInjected: 1"}};
+  Built b = through(cache, bad, true);
+  EXPECT_FALSE(b.ok);
+  EXPECT_EQ(b.err.code, ErrorCode::kInvalidArg);
+  EXPECT_FALSE(through(cache, bad, true).ok) << "a failure is never remembered";
+  CacheCase bad_method = good;
+  bad_method.method = "G T";
+  EXPECT_FALSE(through(cache, bad_method, true).ok);
+  Built again = through(cache, good, true);
+  ASSERT_TRUE(again.ok);
+  EXPECT_EQ(again.head, through(cache, good, false).head);
+}
+
 }  // namespace
 }  // namespace cpc
