@@ -8,11 +8,14 @@ namespace {
 ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data); }
 
 void append_lower(std::string* s, const char* at, size_t len) {
-  size_t base = s->size();
+  const size_t base = s->size();
   s->append(at, len);
-  for (size_t i = base; i < s->size(); i++) {
-    char c = (*s)[i];
-    if (c >= 'A' && c <= 'Z') (*s)[i] = static_cast<char>(c + 32);
+  // Through a local pointer: writes through (*s)[i] may alias the string's
+  // own size and data fields, which made the compiler reload both per byte.
+  char* p = &(*s)[base];
+  for (size_t i = 0; i < len; i++) {
+    const char c = p[i];
+    if (c >= 'A' && c <= 'Z') p[i] = static_cast<char>(c + 32);
   }
 }
 
