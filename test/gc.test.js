@@ -51,3 +51,35 @@ test('a pool that was closed, destroyed or never used is garbage-collected', asy
   await collectUntil(() => external() - before < 2 * 1024 * 1024, 'the pools\' external memory freed');
   expect(external() - before).toBeLessThan(2 * 1024 * 1024);
 });
+
+// execute() reaches the native pool through a handle (an External shared by
+// the pool's JS object and its native wrap, src/addon/pool_wrap.h). A handle
+// that outlives its pool must answer "no pool" (-1), never touch freed memory.
+test('an execute handle that outlives its collected pool answers -1', async () => {
+  const binding = require('../lib/binding');
+  const { closedPort } = require('./helpers/raw-server');
+  const url = `http://127.0.0.1:${await closedPort()}/`;
+  let handle;
+  let collected = false;
+  const registry = new FinalizationRegistry(() => {
+    collected = true;
+  });
+  await (async () => {
+    const pool = new ConnectionPoolCore();
+    const kHandle = Object.getOwnPropertySymbols(pool).find((s) => s.description === 'kHandle');
+    handle = pool[kHandle];
+    // Registers the URL as target 0 (the request fails: nothing listens).
+    await expect(pool.execute(url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    // While the pool lives, the handle reaches it: a request handle >= 0
+    // (its failure settles nothing: no promise waits on that slot).
+    expect(binding.execute(handle, 0)).toBeGreaterThanOrEqual(0);
+    registry.register(pool, 'pool');
+  })();
+  await collectUntil(() => collected, 'the pool finalized');
+  // The native wrap goes in a later collection than the JS object, once its
+  // last request has settled: collect until the handle finds no pool.
+  await collectUntil(() => binding.execute(handle, 0) === -1, 'the handle to find no pool');
+  expect(binding.execute(handle, 0)).toBe(-1);
+  expect(binding.execute({}, 0)).toBe(-1);
+  expect(binding.execute(undefined, 0)).toBe(-1);
+});

@@ -79,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new InstanceData();
   env.SetInstanceData<InstanceData>(data);
   exports.Set("NativePool", PoolWrap::Init(env));
+  exports.Set("execute", Napi::Function::New<PoolWrap::ExecuteByHandle>(env, "execute"));
   exports.Set("init", Napi::Function::New<InitLib>(env, "init"));
   exports.Set("configFromEnv", Napi::Function::New<ConfigFromEnv>(env, "configFromEnv"));
   exports.Set("setDefaultCaPems", Napi::Function::New<SetDefaultCaPems>(env, "setDefaultCaPems"));

@@ -172,6 +172,7 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
                          InstanceMethod<&PoolWrap::ClearTargets>("clearTargets"),
                          InstanceMethod<&PoolWrap::Arena>("arena"),
                          InstanceMethod<&PoolWrap::HeaderShape>("headerShape"),
+                         InstanceMethod<&PoolWrap::CallHandle>("callHandle"),
                          InstanceMethod<&PoolWrap::Abort>("abort"),
                          InstanceMethod<&PoolWrap::Warmup>("warmup"),
                          InstanceMethod<&PoolWrap::Close>("close"),
@@ -208,10 +209,32 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   bridge_ = new PoolBridge(env, config, std::move(tls), info[1].As<Napi::Function>(),
                            info[2].As<Napi::Function>());
   bridge_->wrap_ = this;
+  handle_ = new WrapHandle{this, 1};
 }
 
 PoolWrap::~PoolWrap() {
+  if (handle_) {
+    handle_->wrap = nullptr;
+    if (--handle_->owners == 0) delete handle_;
+  }
   if (bridge_) bridge_->detach();  // the bridge frees itself once closed
+}
+
+// callHandle() -> External of this pool's WrapHandle (see pool_wrap.h).
+Napi::Value PoolWrap::CallHandle(const Napi::CallbackInfo& info) {
+  if (!handle_) return info.Env().Undefined();
+  handle_->owners++;
+  return Napi::External<WrapHandle>::New(info.Env(), handle_, [](Napi::Env, WrapHandle* h) {
+    if (--h->owners == 0) delete h;
+  });
+}
+
+Napi::Value PoolWrap::ExecuteByHandle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsExternal()) return Napi::Number::New(env, -1);
+  WrapHandle* h = info[0].As<Napi::External<WrapHandle>>().Data();
+  if (!h || !h->wrap) return Napi::Number::New(env, -1);
+  return h->wrap->execute_at(info, 1);
 }
 
 // registerTarget(origin, host, port, https, path, hostHeader) -> id
@@ -261,22 +284,24 @@ Napi::Value PoolWrap::HeaderShape(const Napi::CallbackInfo& info) {
 
 // execute(targetId, method|undefined, headers[]|undefined, body, timeout) -> handle
 // The result arrives through onBatch; a closed pool's handle settles too.
-Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
+Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) { return execute_at(info, 0); }
+
+Napi::Value PoolWrap::execute_at(const Napi::CallbackInfo& info, size_t first) {
   Napi::Env env = info.Env();
   napi_env e = env;
   if (!bridge_) return Napi::Number::New(env, -1);
-  const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  const uint32_t id = info[first].As<Napi::Number>().Uint32Value();
   if (id >= targets_.size()) return Napi::Number::New(env, -1);
   const Target& t = targets_[id];
   cpc::ExecuteArgs args;
-  if (info[1].IsString()) {
-    read_utf8(e, info[1], &method_);
+  if (info[first + 1].IsString()) {
+    read_utf8(e, info[first + 1], &method_);
     args.method = method_;
   } else {
     args.method = "GET";
   }
 
-  read_headers_and_body(info, 2, 3, &args.body, &args.body_length);
+  read_headers_and_body(info, first + 2, first + 3, &args.body, &args.body_length);
   args.origin_key = t.origin;
   args.host = t.host;
   args.port = t.port;
@@ -285,7 +310,8 @@ Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
   args.host_header = t.host_header;
   args.headers = header_pairs_.data();
   args.header_count = header_pairs_.size();
-  args.timeout_ms = info[4].IsNumber() ? info[4].As<Napi::Number>().Int64Value() : -1;
+  args.timeout_ms =
+      info[first + 4].IsNumber() ? info[first + 4].As<Napi::Number>().Int64Value() : -1;
 
   uint64_t handle = 0;
   bridge_->on_work_started();

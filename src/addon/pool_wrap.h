@@ -22,6 +22,16 @@ namespace cpc_addon {
 
 class PoolWrap;
 
+// What the hot execute() path holds instead of the wrapper object: finding
+// the PoolWrap behind `this` (napi_unwrap) costs a private-symbol property
+// lookup per call, reading an External's pointer does not. Owned jointly by
+// the PoolWrap and every External made of it; the last owner frees it. The
+// wrap clears `wrap` when it goes, so a late call finds no pool.
+struct WrapHandle {
+  PoolWrap* wrap;
+  int owners;
+};
+
 class PoolBridge : public cpc::PoolSink {
  public:
   PoolBridge(Napi::Env env, const cpc::Config& config, cpc::TlsOptions tls, Napi::Function emit,
@@ -68,12 +78,18 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  public:
   friend class PoolBridge;
   static Napi::Function Init(Napi::Env env);
+  // execute(handle, targetId, ...) as a module function; `handle` from
+  // callHandle(). The same as the method, without the unwrap.
+  static Napi::Value ExecuteByHandle(const Napi::CallbackInfo& info);
   explicit PoolWrap(const Napi::CallbackInfo& info);
   ~PoolWrap() override;
 
  private:
   Napi::Value RegisterTarget(const Napi::CallbackInfo& info);
   Napi::Value Execute(const Napi::CallbackInfo& info);
+  Napi::Value CallHandle(const Napi::CallbackInfo& info);
+  // execute()'s work; its arguments start at info[first].
+  Napi::Value execute_at(const Napi::CallbackInfo& info, size_t first);
   Napi::Value ClearTargets(const Napi::CallbackInfo& info);
   Napi::Value Arena(const Napi::CallbackInfo& info);
   Napi::Value HeaderShape(const Napi::CallbackInfo& info);
@@ -107,6 +123,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   };
 
   PoolBridge* bridge_ = nullptr;   // Owned until detach(); then it frees itself.
+  WrapHandle* handle_ = nullptr;   // Shared with callHandle()'s Externals.
   std::vector<Target> targets_;
   // Scratch reused across execute() calls: steady state allocates nothing here.
   std::string origin_, host_, method_, body_text_;
