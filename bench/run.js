@@ -24,6 +24,7 @@ const { startServer } = require('./server');
 const { CLIENTS, loadClient } = require('./clients');
 const { median, medianRatio } = require('./stats');
 const { renderChart } = require('./chart');
+const wrkFloor = require('./wrk-floor');
 
 const ROOT = path.resolve(__dirname, '..');
 const RESULTS_DIR = path.join(__dirname, 'results');
@@ -83,10 +84,11 @@ const USAGE = `usage: npm run bench -- [options]
   --scenarios a,b       subset of: ${SCENARIOS.map((s) => s.id).join(', ')}
   --server KIND         auto (default: nginx if installed, else Node), nginx or node
   --no-pin              do not pin server and clients to CPUs with taskset
+  --no-wrk              leave out the wrk reference rows (they need Debian's wrk; never in --quick)
 `;
 
 function parseArgs(argv) {
-  const opts = { quick: false, updateDocs: false, pin: true, server: 'auto', idleSockets: 1000 };
+  const opts = { quick: false, updateDocs: false, pin: true, wrk: true, server: 'auto', idleSockets: 1000 };
   const num = (name, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) throw new Error(`${name} needs a number >= 0, got ${v}`);
@@ -104,6 +106,7 @@ function parseArgs(argv) {
       case '--quick': opts.quick = true; break;
       case '--update-docs': opts.updateDocs = true; break;
       case '--no-pin': opts.pin = false; break;
+      case '--no-wrk': opts.wrk = false; break;
       case '--rounds': opts.rounds = Math.max(1, Math.floor(num(flag, value()))); break;
       case '--duration': opts.durationMs = num(flag, value()); break;
       case '--warmup': opts.warmupMs = num(flag, value()); break;
@@ -413,7 +416,31 @@ function summarize(ctx, results) {
     }
     idle = { name: `${ctx.idleSockets.toLocaleString('en-US')} idle sockets`, sockets: ctx.idleSockets, variants };
   }
-  return { scenarios, idle };
+  return { scenarios, idle, reference: summarizeReference(ctx, results) };
+}
+
+// The wrk rows (bench/wrk-floor.js): medians, and ratios to connection-pool-core in
+// the same round, like a client's.
+function summarizeReference(ctx, results) {
+  if (!ctx.wrk) return null;
+  const out = {};
+  for (const [id, rounds] of Object.entries(results.reference)) {
+    const ok = rounds.filter((r) => r && !r.error);
+    const ref = results.scenarios[id][REFERENCE] || [];
+    const m = (key) => median(ok.map((r) => r[key]));
+    out[id] = {
+      name: `wrk ${ctx.wrk} (C, reference)`,
+      rounds: ok.length,
+      errors: rounds.filter((r) => r && r.error).map((r) => r.error),
+      rps: m('rps'),
+      p50: m('p50'),
+      p99: m('p99'),
+      cpuUsPerReq: m('cpuUsPerReq'),
+      rpsVsPool: medianRatio(rounds, ref, 'rps'),
+      cpuVsPool: medianRatio(rounds, ref, 'cpuUsPerReq'),
+    };
+  }
+  return out;
 }
 
 function markdown(ctx, summary) {
@@ -438,6 +465,11 @@ function markdown(ctx, summary) {
       out.push(`| ${s.name} | ${c === REFERENCE ? `**${r.name}**` : r.name} | ${fmt.int(r.rps)} | ` +
         `${fmt.ratio(r.rpsVsPool)} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.us(r.cpuUsPerReq)} | ` +
         `${fmt.ratio(r.cpuVsPool)} | ${fmt.int(r.sockets)} |`);
+    }
+    const w = summary.reference && summary.reference[s.id];
+    if (w && w.rounds > 0) {
+      out.push(`| ${s.name} | *${w.name}* | ${fmt.int(w.rps)} | ${fmt.ratio(w.rpsVsPool)} | ${fmt.ms(w.p50)} | ` +
+        `${fmt.ms(w.p99)} | ${fmt.us(w.cpuUsPerReq)} | ${fmt.ratio(w.cpuVsPool)} | ${fmt.int(s.connections)} |`);
     }
   }
   if (summary.idle) {
@@ -482,10 +514,30 @@ function markdown(ctx, summary) {
         `medians of ${ctx.idleRounds} runs, each in a fresh process. "(warmup())": the sockets opened by ` +
         `pool.warmup(url, n), without a request.`
       : null,
+    summary.reference
+      ? `*wrk* (in italics): Debian's wrk, a C client (one thread, epoll), run in the same rounds against the ` +
+        `same server on the same CPU with \`-t1 -c<sockets>\` (it does not pipeline, so only where one request ` +
+        `is in flight per socket); CPU from bash's \`times\`. Not a Node client and not in the targets: it ` +
+        `shows the floor of CPU per request on this machine, most of it the kernel's loopback TCP work.`
+      : null,
     ...ctx.notes,
   ].filter(Boolean);
   for (const n of notes) out.push(`- ${n}`);
   return out.join('\n');
+}
+
+// What the wrk row says about the 64-in-flight CPU target: its budget in µs next to
+// what wrk itself needs here. Null without the row.
+function floorLine(ctx, summary) {
+  const w = summary.reference && summary.reference.c64;
+  const sc = summary.scenarios.find((s) => s.id === 'c64');
+  const u = sc && sc.clients['undici-pool'];
+  const p = sc && sc.clients[REFERENCE];
+  if (!w || !w.rounds || !u || !u.rounds || !p || !p.rounds) return null;
+  return `floor (64 in flight): wrk needs ${fmt.us(w.cpuUsPerReq)} µs CPU per request and does ` +
+    `${fmt.int(w.rps)} req/s; connection-pool-core ${fmt.us(p.cpuUsPerReq)} µs and ${fmt.int(p.rps)} req/s. ` +
+    `The targets ask for ≤ ${fmt.us(0.4 * u.cpuUsPerReq)} µs (0.4 × undici's ${fmt.us(u.cpuUsPerReq)}) and ` +
+    `≥ ${fmt.int(2.5 * u.rps)} req/s (2.5 × undici's ${fmt.int(u.rps)}).`;
 }
 
 // Issue 4's targets, as connection-pool-core ÷ undici Pool.request.
@@ -637,6 +689,15 @@ async function main() {
   });
   ctx.server = server;
   registerCleanup(server);
+  ctx.wrk = null;
+  if (opts.wrk && !opts.quick && opts.scenarios.some((s) => wrkFloor.SCENARIOS.includes(s.id))) {
+    ctx.wrk = wrkFloor.wrkVersion();
+    if (!ctx.wrk) {
+      ctx.notes.push('wrk reference rows left out: wrk is not installed (apt-get install wrk).');
+      process.stderr.write(`note: ${ctx.notes[ctx.notes.length - 1]}\n`);
+    }
+  }
+  const wrkIn = (s) => Boolean(ctx.wrk) && wrkFloor.SCENARIOS.includes(s.id) && !s.tls;
   process.stderr.write(`server: ${server.version} at ${server.origin}` +
     `${server.tls ? ` and ${server.tls.origin}` : ''}, pid ${server.pid} (${server.note})\n`);
   process.stderr.write(ctx.pin
@@ -655,11 +716,13 @@ async function main() {
     results.scenarios[s.id] = Object.fromEntries(opts.clients.map((c) => [c, []]));
   }
   results.idle = Object.fromEntries(ctx.idleVariants.map((v) => [v.id, []]));
+  results.reference = Object.fromEntries(opts.scenarios.filter(wrkIn).map((s) => [s.id, []]));
 
   const idleRounds = ctx.idleSockets > 0 ? Math.max(1, opts.idleRounds) : 0;
   ctx.idleRounds = idleRounds;
   const runs = opts.scenarios.reduce((n, sc) => n + opts.clients.filter((c) => runsIn(sc, c)).length, 0);
-  const total = opts.rounds * runs + idleRounds * ctx.idleVariants.length;
+  const total = opts.rounds * (runs + opts.scenarios.filter(wrkIn).length) +
+    idleRounds * ctx.idleVariants.length;
   const progress = makeProgress(total);
 
   for (let round = 0; round < Math.max(opts.rounds, idleRounds); round++) {
@@ -680,6 +743,20 @@ async function main() {
             process.stderr.write(`\n${err.message}\n`);
           }
           results.scenarios[s.id][c][round] = { round, ...r };
+        }
+        if (wrkIn(s)) {
+          const label = `round ${round + 1}/${opts.rounds} · ${s.name} · wrk (reference)`;
+          progress.start(label);
+          let r;
+          try {
+            r = wrkFloor.runWrk({ url: server.origin + server.routes[s.route], connections: s.connections,
+              durationMs: opts.durationMs, pin: ctx.pin });
+            progress.finish(label, `${fmt.int(r.rps)} req/s, ${fmt.us(r.cpuUsPerReq)} µs/req`);
+          } catch (err) {
+            r = { error: String(err.message).split('\n')[0] };
+            progress.finish(label, `error: ${r.error}`);
+          }
+          results.reference[s.id][round] = { round, ...r };
         }
       }
     }
@@ -718,6 +795,8 @@ async function main() {
       process.stderr.write(`  ${t.met == null ? '?' : t.met ? 'met    ' : 'NOT met'}  ${t.target}: ${t.text}\n`);
     }
   }
+  const floor = floorLine(ctx, summary);
+  if (floor) process.stderr.write(`\n${floor}\n`);
 
   const elapsedS = (Date.now() - started) / 1000;
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -760,6 +839,13 @@ async function main() {
     })),
     idle: summary.idle && { ...summary.idle, median: summary.idle.variants, variants: undefined, rounds: results.idle },
     targets: targetList.map(({ target, value, met }) => ({ target, value, met })),
+    reference: summary.reference && {
+      tool: `wrk ${ctx.wrk}`,
+      note: 'C client, one thread; not in the ratios or targets: the floor of CPU per request here',
+      median: summary.reference,
+      rounds: results.reference,
+    },
+    floor,
     table,
   };
   const jsonPath = path.join(RESULTS_DIR, 'latest.json');
