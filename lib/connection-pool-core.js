@@ -276,11 +276,17 @@ function makeBatchReader(settle) {
   };
 }
 
+// What a call without init asks for. Frozen and shared: parseInit's result is
+// only read.
+const NO_INIT = Object.freeze({
+  method: 'GET', headers: undefined, body: undefined, timeout: -1, signal: undefined, idempotent: false,
+});
+
 // execute()'s init, checked: { method, headers (flat), body, timeout, signal,
-// idempotent }. Throws a PoolError for a bad field.
+// idempotent }. Throws a PoolError for a bad field. The result is read-only.
 function parseInit(init) {
+  if (init == null) return NO_INIT;
   const a = { method: 'GET', headers: undefined, body: undefined, timeout: -1, signal: undefined, idempotent: false };
-  if (init == null) return a;
   if (typeof init !== 'object') throw createPoolError('ERR_INVALID_ARG_VALUE', 'init must be an object');
   if (init.method !== undefined) {
     if (typeof init.method !== 'string') {
@@ -428,8 +434,11 @@ class ConnectionPoolCore extends EventEmitter {
     } catch (err) {
       return rejectLater(t === undefined ? err : withUrl(err, t.href));
     }
-    const handle = binding.execute(this[kHandle], t.id, a.method === 'GET' ? undefined : a.method,
-      a.headers, a.body, a.timeout);
+    // A plain GET passes only the target: the addon then checks no other argument.
+    const handle = a === NO_INIT
+      ? binding.execute(this[kHandle], t.id)
+      : binding.execute(this[kHandle], t.id, a.method === 'GET' ? undefined : a.method, a.headers, a.body,
+        a.timeout);
     return this[kTrack](handle, a.signal, t.href);
   }
 

@@ -233,7 +233,9 @@ Napi::Value PoolWrap::ExecuteByHandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsExternal()) return Napi::Number::New(env, -1);
   WrapHandle* h = info[0].As<Napi::External<WrapHandle>>().Data();
-  if (!h || !h->wrap) return Napi::Number::New(env, -1);
+  // The wrap's JS object may be collected before its finalizer runs (and
+  // clears h->wrap): such a wrap takes no new work either.
+  if (!h || !h->wrap || h->wrap->Value().IsEmpty()) return Napi::Number::New(env, -1);
   return h->wrap->execute_at(info, 1);
 }
 
@@ -294,14 +296,20 @@ Napi::Value PoolWrap::execute_at(const Napi::CallbackInfo& info, size_t first) {
   if (id >= targets_.size()) return Napi::Number::New(env, -1);
   const Target& t = targets_[id];
   cpc::ExecuteArgs args;
-  if (info[first + 1].IsString()) {
+  // Only the target (lib's plain GET): no argument left to check.
+  const bool plain_get = info.Length() == first + 1;
+  if (!plain_get && info[first + 1].IsString()) {
     read_utf8(e, info[first + 1], &method_);
     args.method = method_;
   } else {
     args.method = "GET";
   }
 
-  read_headers_and_body(info, first + 2, first + 3, &args.body, &args.body_length);
+  if (plain_get) {
+    header_pairs_.clear();
+  } else {
+    read_headers_and_body(info, first + 2, first + 3, &args.body, &args.body_length);
+  }
   args.origin_key = t.origin;
   args.host = t.host;
   args.port = t.port;
@@ -310,8 +318,9 @@ Napi::Value PoolWrap::execute_at(const Napi::CallbackInfo& info, size_t first) {
   args.host_header = t.host_header;
   args.headers = header_pairs_.data();
   args.header_count = header_pairs_.size();
-  args.timeout_ms =
-      info[first + 4].IsNumber() ? info[first + 4].As<Napi::Number>().Int64Value() : -1;
+  args.timeout_ms = !plain_get && info[first + 4].IsNumber()
+                        ? info[first + 4].As<Napi::Number>().Int64Value()
+                        : -1;
 
   uint64_t handle = 0;
   bridge_->on_work_started();

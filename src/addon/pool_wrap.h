@@ -26,7 +26,9 @@ class PoolWrap;
 // the PoolWrap behind `this` (napi_unwrap) costs a private-symbol property
 // lookup per call, reading an External's pointer does not. Owned jointly by
 // the PoolWrap and every External made of it; the last owner frees it. The
-// wrap clears `wrap` when it goes, so a late call finds no pool.
+// wrap clears `wrap` when it goes, so a late call finds no pool; between the
+// collection of the wrap's JS object and its finalizer, the call checks that
+// the object is still there.
 struct WrapHandle {
   PoolWrap* wrap;
   int owners;
