@@ -58,10 +58,4 @@ bool HeaderShapes::names(int id, std::string* out) const {
   return true;
 }
 
-size_t HeaderShapes::memory_bytes() const {
-  size_t bytes = shapes_.capacity() * sizeof(Shape);
-  for (const Shape& s : shapes_) bytes += s.names.capacity() + s.ends.capacity() * sizeof(uint32_t);
-  return bytes;
-}
-
 }  // namespace cpc_addon

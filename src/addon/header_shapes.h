@@ -34,7 +34,6 @@ class HeaderShapes {
   // false when there is no such shape.
   bool names(int id, std::string* out) const;
   size_t size() const { return shapes_.size(); }
-  size_t memory_bytes() const;
 
  private:
   struct Shape {

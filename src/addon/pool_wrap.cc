@@ -168,7 +168,6 @@ Napi::Function PoolWrap::Init(Napi::Env env) {
   return DefineClass(env, "NativePool",
                      {
                          InstanceMethod<&PoolWrap::RegisterTarget>("registerTarget"),
-                         InstanceMethod<&PoolWrap::Execute>("execute"),
                          InstanceMethod<&PoolWrap::ClearTargets>("clearTargets"),
                          InstanceMethod<&PoolWrap::Arena>("arena"),
                          InstanceMethod<&PoolWrap::HeaderShape>("headerShape"),
@@ -236,7 +235,7 @@ Napi::Value PoolWrap::ExecuteByHandle(const Napi::CallbackInfo& info) {
   // The wrap's JS object may be collected before its finalizer runs (and
   // clears h->wrap): such a wrap takes no new work either.
   if (!h || !h->wrap || h->wrap->Value().IsEmpty()) return Napi::Number::New(env, -1);
-  return h->wrap->execute_at(info, 1);
+  return h->wrap->Execute(info);
 }
 
 // registerTarget(origin, host, port, https, path, hostHeader) -> id
@@ -284,11 +283,11 @@ Napi::Value PoolWrap::HeaderShape(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, names);
 }
 
-// execute(targetId, method|undefined, headers[]|undefined, body, timeout) -> handle
-// The result arrives through onBatch; a closed pool's handle settles too.
-Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) { return execute_at(info, 0); }
-
-Napi::Value PoolWrap::execute_at(const Napi::CallbackInfo& info, size_t first) {
+// binding.execute(handle, targetId, method|undefined, headers[]|undefined, body,
+// timeout) -> request handle, or (handle, targetId) for a plain GET. The
+// result arrives through onBatch; a closed pool's handle settles too.
+Napi::Value PoolWrap::Execute(const Napi::CallbackInfo& info) {
+  constexpr size_t first = 1;  // info[0] is the WrapHandle
   Napi::Env env = info.Env();
   napi_env e = env;
   if (!bridge_) return Napi::Number::New(env, -1);

@@ -80,18 +80,17 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  public:
   friend class PoolBridge;
   static Napi::Function Init(Napi::Env env);
-  // execute(handle, targetId, ...) as a module function; `handle` from
-  // callHandle(). The same as the method, without the unwrap.
+  // binding.execute(handle, targetId, ...), a module function: `handle` from
+  // callHandle(), so no napi_unwrap per call.
   static Napi::Value ExecuteByHandle(const Napi::CallbackInfo& info);
   explicit PoolWrap(const Napi::CallbackInfo& info);
   ~PoolWrap() override;
 
  private:
   Napi::Value RegisterTarget(const Napi::CallbackInfo& info);
+  // ExecuteByHandle's work, once the handle has found this wrap.
   Napi::Value Execute(const Napi::CallbackInfo& info);
   Napi::Value CallHandle(const Napi::CallbackInfo& info);
-  // execute()'s work; its arguments start at info[first].
-  Napi::Value execute_at(const Napi::CallbackInfo& info, size_t first);
   Napi::Value ClearTargets(const Napi::CallbackInfo& info);
   Napi::Value Arena(const Napi::CallbackInfo& info);
   Napi::Value HeaderShape(const Napi::CallbackInfo& info);
