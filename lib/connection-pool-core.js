@@ -63,27 +63,17 @@ function makeShape(block) {
 // indexOf and substring stay in generated code; split() would call into the
 // runtime and allocate an array of parts.
 function shapedHeaders(shape, block) {
-  const { names } = shape;
-  const last = names.length - 1;
-  if (last < 0) return {};
+  const { names, plain } = shape;
+  const headers = plain ? { ...shape.template } : {};
   let start = 0;
-  if (shape.plain) {
-    const headers = { ...shape.template };
-    for (let i = 0; i < last; i++) {
-      const end = block.indexOf('\0', start);
-      headers[names[i]] = block.substring(start, end);
-      start = end + 1;
-    }
-    headers[names[last]] = block.substring(start);
-    return headers;
-  }
-  const headers = {};
-  for (let i = 0; i < last; i++) {
-    const end = block.indexOf('\0', start);
-    addHeader(headers, names[i], block.substring(start, end));
+  for (let i = 0; i < names.length; i++) {
+    let end = block.indexOf('\0', start);
+    if (end === -1) end = block.length;  // the last value has no separator after it
+    const value = block.substring(start, end);
+    if (plain) headers[names[i]] = value;
+    else addHeader(headers, names[i], value);
     start = end + 1;
   }
-  addHeader(headers, names[last], block.substring(start));
   return headers;
 }
 
@@ -286,7 +276,7 @@ const NO_INIT = Object.freeze({
 // idempotent }. Throws a PoolError for a bad field. The result is read-only.
 function parseInit(init) {
   if (init == null) return NO_INIT;
-  const a = { method: 'GET', headers: undefined, body: undefined, timeout: -1, signal: undefined, idempotent: false };
+  const a = { ...NO_INIT };
   if (typeof init !== 'object') throw createPoolError('ERR_INVALID_ARG_VALUE', 'init must be an object');
   if (init.method !== undefined) {
     if (typeof init.method !== 'string') {
