@@ -166,7 +166,6 @@ function requestBody(body, init) {
   throw invalidArg('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable');
 }
 
-
 function checkHandler(handler, method, upgrade) {
   if (typeof handler.onRequestStart === 'function') return;
   if (typeof handler.onConnect !== 'function') throw invalidArg('invalid onConnect method');
@@ -176,7 +175,6 @@ function checkHandler(handler, method, upgrade) {
   if (typeof handler.onData !== 'function') throw invalidArg('invalid onData method');
   if (typeof handler.onComplete !== 'function') throw invalidArg('invalid onComplete method');
 }
-
 
 // undici's timeouts, as one bound for the whole request: their sum, 0 (no
 // bound) when either is 0, undefined (the pool's) when neither is set.
@@ -191,7 +189,6 @@ function requestTimeout({ headersTimeout, bodyTimeout }) {
   if (headersTimeout === 0 || bodyTimeout === 0) return 0;
   return (headersTimeout ?? 0) + (bodyTimeout ?? 0);
 }
-
 
 // undici destroys a Node stream body that will not be sent.
 function destroyBody(source, reason) {

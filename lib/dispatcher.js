@@ -209,7 +209,6 @@ function unreportedError(err) {
     'invalid onResponseError method: the dispatch handler has no callback for this error', { cause: err });
 }
 
-
 class PoolDispatcher extends Base {
   #execute;
   #closePool;

@@ -19,6 +19,9 @@ const NORMALIZED_METHODS = {
 };
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const REDIRECT_MODES = new Set(['follow', 'error', 'manual']);
+// The request headers fetch adds when the caller sets none (as undici's fetch).
+const DEFAULT_ACCEPT = '*/*';
+const DEFAULT_ACCEPT_ENCODING = 'gzip, deflate, br';
 // Dropped when a redirect turns the request into a body-less GET.
 const REQUEST_BODY_HEADERS = ['content-encoding', 'content-language', 'content-location',
   'content-type', 'content-length'];
@@ -154,7 +157,7 @@ function normalize(input, init) {
     return {
       url: parseUrl(input),
       method: 'GET',
-      headers: { accept: '*/*', 'accept-encoding': 'gzip, deflate, br' },
+      headers: { accept: DEFAULT_ACCEPT, 'accept-encoding': DEFAULT_ACCEPT_ENCODING },
       body: null,
       pending: null,
       replayable: true,
@@ -393,8 +396,8 @@ function createFetch(execute, { maxResponseSize } = {}) {
   function start(request) {
     const { signal } = request;
     if (signal !== null && signal.aborted) throw signal.reason;
-    if (request.headers['accept'] === undefined) request.headers['accept'] = '*/*';
-    if (request.headers['accept-encoding'] === undefined) request.headers['accept-encoding'] = 'gzip, deflate, br';
+    if (request.headers['accept'] === undefined) request.headers['accept'] = DEFAULT_ACCEPT;
+    if (request.headers['accept-encoding'] === undefined) request.headers['accept-encoding'] = DEFAULT_ACCEPT_ENCODING;
     return send(request, 0);
   }
 
