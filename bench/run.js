@@ -642,6 +642,22 @@ function checkAddon() {
   }
 }
 
+// One measurement under a progress line: its result, or { error } with the
+// first line of what it threw (the whole message also goes to stderr).
+async function step(progress, label, run, describe) {
+  progress.start(label);
+  try {
+    const r = await run();
+    progress.finish(label, describe(r));
+    return r;
+  } catch (err) {
+    const error = String(err.message).split('\n')[0];
+    progress.finish(label, `error: ${error}`);
+    process.stderr.write(`\n${err.message}\n`);
+    return { error };
+  }
+}
+
 async function main() {
   const started = Date.now();
   const opts = parseArgs(process.argv.slice(2));
@@ -731,31 +747,16 @@ async function main() {
       for (const s of opts.scenarios) {
         for (const c of order) {
           if (!runsIn(s, c)) continue;
-          const label = `round ${round + 1}/${opts.rounds} · ${s.name} · ${loadClient(c).name}`;
-          progress.start(label);
-          let r;
-          try {
-            r = await runThroughput(ctx, s, c);
-            progress.finish(label, `${fmt.int(r.rps)} req/s, ${fmt.us(r.cpuUsPerReq)} µs/req, p99 ${fmt.ms(r.p99)} ms`);
-          } catch (err) {
-            r = { error: String(err.message).split('\n')[0] };
-            progress.finish(label, `error: ${r.error}`);
-            process.stderr.write(`\n${err.message}\n`);
-          }
+          const r = await step(progress, `round ${round + 1}/${opts.rounds} · ${s.name} · ${loadClient(c).name}`,
+            () => runThroughput(ctx, s, c),
+            (x) => `${fmt.int(x.rps)} req/s, ${fmt.us(x.cpuUsPerReq)} µs/req, p99 ${fmt.ms(x.p99)} ms`);
           results.scenarios[s.id][c][round] = { round, ...r };
         }
         if (wrkIn(s)) {
-          const label = `round ${round + 1}/${opts.rounds} · ${s.name} · wrk (reference)`;
-          progress.start(label);
-          let r;
-          try {
-            r = wrkFloor.runWrk({ url: server.origin + server.routes[s.route], connections: s.connections,
-              durationMs: opts.durationMs, pin: ctx.pin });
-            progress.finish(label, `${fmt.int(r.rps)} req/s, ${fmt.us(r.cpuUsPerReq)} µs/req`);
-          } catch (err) {
-            r = { error: String(err.message).split('\n')[0] };
-            progress.finish(label, `error: ${r.error}`);
-          }
+          const r = await step(progress, `round ${round + 1}/${opts.rounds} · ${s.name} · wrk (reference)`,
+            () => wrkFloor.runWrk({ url: server.origin + server.routes[s.route], connections: s.connections,
+              durationMs: opts.durationMs, pin: ctx.pin }),
+            (x) => `${fmt.int(x.rps)} req/s, ${fmt.us(x.cpuUsPerReq)} µs/req`);
           results.reference[s.id][round] = { round, ...r };
         }
       }
@@ -764,17 +765,9 @@ async function main() {
       const variants = ctx.idleVariants;
       const idleOrder = variants.map((_, i) => variants[(i + round) % variants.length]);
       for (const v of idleOrder) {
-        const label = `round ${round + 1}/${idleRounds} · ${ctx.idleSockets} idle sockets · ${v.name}`;
-        progress.start(label);
-        let r;
-        try {
-          r = await runIdle(ctx, v);
-          progress.finish(label, `${fmt.kib(r.kibPerSocket)} KiB RSS per idle socket (${r.held} held)`);
-        } catch (err) {
-          r = { error: String(err.message).split('\n')[0] };
-          progress.finish(label, `error: ${r.error}`);
-          process.stderr.write(`\n${err.message}\n`);
-        }
+        const r = await step(progress, `round ${round + 1}/${idleRounds} · ${ctx.idleSockets} idle sockets · ${v.name}`,
+          () => runIdle(ctx, v),
+          (x) => `${fmt.kib(x.kibPerSocket)} KiB RSS per idle socket (${x.held} held)`);
         results.idle[v.id][round] = { round, ...r };
       }
     }
