@@ -335,8 +335,8 @@ class ConnectionPoolCore extends EventEmitter {
     // with no work is collected and its native core shut down.
     this[kNative] = new binding.NativePool(resolved, makeEmitter(new WeakRef(this)),
       makeBatchReader(this[kSettle]));
-    // binding.execute(handle, ...) is this[kNative].execute(...) without
-    // the addon finding the native object behind `this` on every call.
+    // execute() calls binding.execute(handle, ...): the handle reaches the
+    // native pool without the addon unwrapping `this` on every call.
     this[kHandle] = this[kNative].callHandle();
     const [meta, bytes] = this[kNative].arena();
     // Through a WeakRef: the reader (held by the native side) must not hold
